@@ -1,0 +1,3 @@
+"""aircast inference API."""
+
+__version__ = "0.1.0"

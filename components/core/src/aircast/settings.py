@@ -1,0 +1,92 @@
+"""Configuration: one pydantic-settings class per concern, read from the environment.
+
+Every variable is prefixed ``AIRCAST_`` except the names other tools already define
+(``OPENAQ_API_KEY``, ``MLFLOW_TRACKING_URI``, ``AWS_*``). The README's configuration table is
+generated from these classes (``python -m aircast.settings``) and a test keeps it current.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class _Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AIRCAST_", extra="ignore", frozen=True)
+
+
+class DatabaseSettings(_Settings):
+    """The ``aircast`` PostgreSQL database (measurements, locations, watermarks)."""
+
+    database_url: SecretStr = Field(
+        default=SecretStr("postgresql://aircast@127.0.0.1:5432/aircast"),
+        description="libpq URL of the aircast DB for writers (ingest, train).",
+    )
+    database_reader_url: SecretStr | None = Field(
+        default=None,
+        description="libpq URL of the aircast DB as the read-only role (the API). "
+        "Falls back to AIRCAST_DATABASE_URL when unset.",
+    )
+    database_reader_role: str = Field(
+        default="aircast_reader",
+        description="Role granted SELECT on the aircast tables by the migrations.",
+    )
+
+    @field_validator("database_url", "database_reader_url")
+    @classmethod
+    def _libpq_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise ValueError("must be a libpq URL starting with postgresql://")
+        return value
+
+    def reader_url(self) -> str:
+        """The URL the read-only paths use."""
+        url = self.database_reader_url or self.database_url
+        return url.get_secret_value()
+
+
+class StackSettings(_Settings):
+    """The local service stack used by the tests and the demo (``aircast.stack``)."""
+
+    stack: Literal["auto", "containers", "local"] = Field(
+        default="auto",
+        description="Which backend starts the local services: containers (a Docker engine), "
+        "local (PostgreSQL binaries, moto_server, the mlflow env), or auto (containers when "
+        "Docker answers).",
+    )
+    stack_bucket: str = Field(
+        default="aircast-artifacts", description="S3 bucket created for MLflow artifacts."
+    )
+    pg_bindir: str | None = Field(
+        default=None,
+        description="Folder holding initdb/pg_ctl/postgres; discovered when unset.",
+    )
+    stack_state_dir: str | None = Field(
+        default=None,
+        description="Where `aircast stack up` records what it started, for `aircast stack down`. "
+        "Default: $XDG_RUNTIME_DIR/aircast or ~/.cache/aircast.",
+    )
+    mlflow_server_command: str | None = Field(
+        default=None,
+        description="Path of the `mlflow` executable that runs the tracking server; default: "
+        "the one in the `mlflow` Hatch environment.",
+    )
+    stack_ready_timeout: float = Field(
+        default=180.0, description="Seconds to wait for each service to become ready."
+    )
+
+
+class MlflowSettings(BaseSettings):
+    """Where the MLflow tracking server is. Names are MLflow's own."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    tracking_uri: str = Field(
+        default="http://127.0.0.1:5000",
+        validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "AIRCAST_MLFLOW_TRACKING_URI"),
+        description="MLflow tracking server URL (MLFLOW_TRACKING_URI).",
+    )
