@@ -1,0 +1,47 @@
+"""Domain records for OpenAQ locations and sensors, shared by every source and the store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: Parameter ids of the OpenAQ catalogue for the parameters aircast models (µg/m³ variants).
+PARAMETER_IDS: dict[str, int] = {
+    "pm10": 1,
+    "pm25": 2,
+    "no2": 5,
+    "o3": 3,
+    "relativehumidity": 98,
+    "temperature": 100,
+}
+
+
+@dataclass(frozen=True)
+class Sensor:
+    """One sensor of a location: a single parameter in a single unit."""
+
+    sensor_id: int
+    location_id: int
+    parameter: str
+    unit: str
+    parameter_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Location:
+    """A monitoring location with the attribution OpenAQ's terms require us to keep."""
+
+    location_id: int
+    name: str
+    timezone: str
+    latitude: float | None = None
+    longitude: float | None = None
+    country: str | None = None
+    locality: str | None = None
+    provider: str | None = None
+    owner: str | None = None
+    license: str | None = None
+    attribution: str | None = None
+    attribution_url: str | None = None
+    is_monitor: bool = True
+    is_synthetic: bool = False
+    sensors: tuple[Sensor, ...] = field(default_factory=tuple)

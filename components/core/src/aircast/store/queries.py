@@ -1,0 +1,148 @@
+"""History queries: what training and the API read from the aircast database."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+import psycopg
+
+LOCATION_COLUMNS = (
+    "location_id",
+    "name",
+    "timezone",
+    "latitude",
+    "longitude",
+    "country",
+    "provider",
+    "owner",
+    "attribution",
+    "is_synthetic",
+)
+
+
+def _utc(value: datetime | str | pd.Timestamp | None) -> datetime | None:
+    if value is None:
+        return None
+    ts = pd.Timestamp(value)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return ts.to_pydatetime()
+
+
+def load_measurements(
+    conninfo: str,
+    parameters: Sequence[str] | str,
+    *,
+    location_ids: Sequence[int] | None = None,
+    since: datetime | str | pd.Timestamp | None = None,
+    until: datetime | str | pd.Timestamp | None = None,
+) -> pd.DataFrame:
+    """Hourly history in long format: ``location_id, parameter, datetime, value``.
+
+    One row per (location, parameter, hour-ending UTC ``datetime``). When a location has several
+    sensors of a parameter, the one with the most stored rows wins (lowest sensor id on ties), so
+    training and serving pick the same series. ``since`` is exclusive and ``until`` inclusive,
+    as in OpenAQ. Naive datetimes are read as UTC.
+    """
+    params = [parameters] if isinstance(parameters, str) else list(parameters)
+    where = ["s.parameter = ANY(%(parameters)s)"]
+    args: dict[str, Any] = {"parameters": params}
+    if location_ids is not None:
+        where.append("s.location_id = ANY(%(locations)s)")
+        args["locations"] = [int(i) for i in location_ids]
+    window = []
+    if since is not None:
+        window.append("m.datetime > %(since)s")
+        args["since"] = _utc(since)
+    if until is not None:
+        window.append("m.datetime <= %(until)s")
+        args["until"] = _utc(until)
+    sql = f"""
+        WITH candidates AS (
+            SELECT s.sensor_id, s.location_id, s.parameter,
+                   (SELECT count(*) FROM measurements c WHERE c.sensor_id = s.sensor_id) AS n
+            FROM sensors s
+            WHERE {" AND ".join(where)}
+        ), chosen AS (
+            SELECT DISTINCT ON (location_id, parameter) sensor_id, location_id, parameter
+            FROM candidates
+            ORDER BY location_id, parameter, n DESC, sensor_id
+        )
+        SELECT c.location_id, c.parameter, m.datetime, m.value
+        FROM chosen c JOIN measurements m ON m.sensor_id = c.sensor_id
+        {"WHERE " + " AND ".join(window) if window else ""}
+        ORDER BY c.location_id, c.parameter, m.datetime
+    """  # noqa: S608 - only fixed fragments are interpolated; values are bound
+    with psycopg.connect(conninfo) as conn:
+        rows = conn.execute(sql.encode(), args).fetchall()
+    frame = pd.DataFrame(rows, columns=["location_id", "parameter", "datetime", "value"])
+    return frame.astype(
+        {
+            "location_id": "int64",
+            "parameter": str,
+            "datetime": "datetime64[ns, UTC]",
+            "value": "float64",
+        }
+    )
+
+
+def load_locations(conninfo: str, location_ids: Sequence[int] | None = None) -> pd.DataFrame:
+    """Stored locations with their attribution: one row per location, ordered by id."""
+    sql = f"SELECT {', '.join(LOCATION_COLUMNS)} FROM locations"  # noqa: S608 - constants
+    args: dict[str, Any] = {}
+    if location_ids is not None:
+        sql += " WHERE location_id = ANY(%(ids)s)"
+        args["ids"] = [int(i) for i in location_ids]
+    sql += " ORDER BY location_id"
+    with psycopg.connect(conninfo) as conn:
+        rows = conn.execute(sql.encode(), args).fetchall()
+    frame = pd.DataFrame(rows, columns=list(LOCATION_COLUMNS))
+    return frame.astype(
+        {
+            "location_id": "int64",
+            "latitude": "float64",
+            "longitude": "float64",
+            "is_synthetic": "bool",
+        }
+    )
+
+
+def list_locations(
+    conninfo: str, parameter: str, *, after: int | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """One page of locations that have a sensor of ``parameter``, ordered by ``location_id``.
+
+    Keyset pagination: pass the last ``location_id`` of a page as ``after`` for the next one.
+    Each item carries the location's attribution and ``latest_datetime``/``latest_value`` of
+    ``parameter`` (None when nothing is stored yet).
+    """
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    sql = f"""
+        SELECT {", ".join("l." + c for c in LOCATION_COLUMNS)},
+               latest.datetime AS latest_datetime, latest.value AS latest_value
+        FROM locations l
+        LEFT JOIN LATERAL (
+            SELECT m.datetime, m.value
+            FROM sensors s
+            CROSS JOIN LATERAL (
+                SELECT datetime, value FROM measurements
+                WHERE sensor_id = s.sensor_id ORDER BY datetime DESC LIMIT 1
+            ) m
+            WHERE s.location_id = l.location_id AND s.parameter = %(parameter)s
+            ORDER BY m.datetime DESC, s.sensor_id
+            LIMIT 1
+        ) latest ON true
+        WHERE EXISTS (SELECT 1 FROM sensors s
+                      WHERE s.location_id = l.location_id AND s.parameter = %(parameter)s)
+          AND l.location_id > %(after)s
+        ORDER BY l.location_id
+        LIMIT %(limit)s
+    """  # noqa: S608 - column names are constants
+    args = {"parameter": parameter, "after": -1 if after is None else int(after), "limit": limit}
+    with psycopg.connect(conninfo) as conn, conn.cursor() as cur:
+        cur.execute(sql.encode(), args)
+        names = [d.name for d in cur.description or ()]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]

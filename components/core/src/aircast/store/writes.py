@@ -1,0 +1,299 @@
+"""Writes: locations and sensors, COPY-staged measurement upserts, rejections, watermarks.
+
+Every function takes an open psycopg connection and leaves transaction control to the caller,
+so a batch (measurements + rejections + watermark) commits as one unit: the watermark never runs
+ahead of the data it describes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+import psycopg
+
+from aircast.openaq.models import Location
+
+MEASUREMENT_COLUMNS = (
+    "sensor_id",
+    "datetime",
+    "location_id",
+    "parameter",
+    "value",
+    "unit",
+    "coverage_count",
+    "source",
+)
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    """What an upsert changed: rows new to the table and rows whose content changed."""
+
+    inserted: int = 0
+    updated: int = 0
+
+    def __add__(self, other: UpsertResult) -> UpsertResult:
+        return UpsertResult(self.inserted + other.inserted, self.updated + other.updated)
+
+    @property
+    def written(self) -> int:
+        """Rows written; rows equal to what is stored are not rewritten and not counted."""
+        return self.inserted + self.updated
+
+
+def upsert_locations(conn: psycopg.Connection[Any], locations: Iterable[Location]) -> int:
+    """Insert or update locations and their sensors; returns the number of rows changed."""
+    changed = 0
+    with conn.cursor() as cur:
+        for loc in locations:
+            cur.execute(
+                """
+                INSERT INTO locations AS l (location_id, name, locality, timezone, country,
+                    latitude, longitude, provider, owner, license, attribution, attribution_url,
+                    is_monitor, is_synthetic)
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                ON CONFLICT (location_id) DO UPDATE SET
+                    name = EXCLUDED.name, locality = EXCLUDED.locality,
+                    timezone = EXCLUDED.timezone, country = EXCLUDED.country,
+                    latitude = EXCLUDED.latitude, longitude = EXCLUDED.longitude,
+                    provider = EXCLUDED.provider, owner = EXCLUDED.owner,
+                    license = EXCLUDED.license, attribution = EXCLUDED.attribution,
+                    attribution_url = EXCLUDED.attribution_url,
+                    is_monitor = EXCLUDED.is_monitor, is_synthetic = EXCLUDED.is_synthetic,
+                    updated_at = now()
+                WHERE (l.name, l.locality, l.timezone, l.country, l.latitude, l.longitude,
+                       l.provider, l.owner, l.license, l.attribution, l.attribution_url,
+                       l.is_monitor, l.is_synthetic)
+                    IS DISTINCT FROM
+                      (EXCLUDED.name, EXCLUDED.locality, EXCLUDED.timezone, EXCLUDED.country,
+                       EXCLUDED.latitude, EXCLUDED.longitude, EXCLUDED.provider, EXCLUDED.owner,
+                       EXCLUDED.license, EXCLUDED.attribution, EXCLUDED.attribution_url,
+                       EXCLUDED.is_monitor, EXCLUDED.is_synthetic)
+                """,
+                (
+                    loc.location_id, loc.name, loc.locality, loc.timezone, loc.country,
+                    loc.latitude, loc.longitude, loc.provider, loc.owner, loc.license,
+                    loc.attribution, loc.attribution_url, loc.is_monitor, loc.is_synthetic,
+                ),
+            )  # fmt: skip
+            changed += cur.rowcount
+            for sensor in loc.sensors:
+                cur.execute(
+                    """
+                    INSERT INTO sensors AS s (sensor_id, location_id, parameter, parameter_id, unit)
+                    VALUES (%s, %s, %s, %s, %s)
+                    ON CONFLICT (sensor_id) DO UPDATE SET
+                        location_id = EXCLUDED.location_id, parameter = EXCLUDED.parameter,
+                        parameter_id = EXCLUDED.parameter_id, unit = EXCLUDED.unit,
+                        updated_at = now()
+                    WHERE (s.location_id, s.parameter, s.parameter_id, s.unit)
+                        IS DISTINCT FROM (EXCLUDED.location_id, EXCLUDED.parameter,
+                                          EXCLUDED.parameter_id, EXCLUDED.unit)
+                    """,
+                    (
+                        sensor.sensor_id, loc.location_id, sensor.parameter,
+                        sensor.parameter_id, sensor.unit,
+                    ),
+                )  # fmt: skip
+                changed += cur.rowcount
+    return changed
+
+
+def _csv_payload(frame: pd.DataFrame) -> str:
+    """The clean frame as CSV for COPY; hours travel as epoch seconds (fast to format)."""
+    out = pd.DataFrame(
+        {
+            "sensor_id": frame["sensor_id"].astype("int64"),
+            "epoch": frame["datetime"].dt.tz_convert("UTC").dt.as_unit("s").astype("int64"),
+            "location_id": frame["location_id"].astype("int64"),
+            "parameter": frame["parameter"],
+            "value": frame["value"].astype("float64"),
+            "unit": frame["unit"],
+            "coverage_count": frame["coverage_count"].astype("Int64"),
+            "source": frame["source"],
+        }
+    )
+    buffer = io.StringIO()
+    out.to_csv(buffer, index=False, header=False, na_rep="")
+    return buffer.getvalue()
+
+
+def upsert_measurements(
+    conn: psycopg.Connection[Any], frame: pd.DataFrame, *, chunk_rows: int = 250_000
+) -> UpsertResult:
+    """COPY a validated frame into a staging table, then upsert it into ``measurements``.
+
+    Rows equal to what is stored are left alone (``IS DISTINCT FROM``), so re-running a window
+    rewrites nothing and reports zero inserted and zero updated. The frame must already be
+    validated (:func:`aircast.schemas.validate_measurements`): one row per (sensor, hour).
+    """
+    if frame.empty:
+        return UpsertResult()
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            CREATE TEMP TABLE IF NOT EXISTS staging_measurements (
+                sensor_id bigint, epoch bigint, location_id bigint, parameter text,
+                value double precision, unit text, coverage_count integer, source text
+            ) ON COMMIT DELETE ROWS
+            """
+        )
+        cur.execute("TRUNCATE staging_measurements")
+        for start in range(0, len(frame), chunk_rows):
+            payload = _csv_payload(frame.iloc[start : start + chunk_rows])
+            with cur.copy("COPY staging_measurements FROM STDIN (FORMAT csv)") as copy:
+                copy.write(payload)
+        cur.execute(
+            """
+            WITH up AS (
+                INSERT INTO measurements AS m (sensor_id, datetime, location_id, parameter, value,
+                                               unit, coverage_count, source)
+                SELECT sensor_id, to_timestamp(epoch), location_id, parameter, value, unit,
+                       coverage_count, source
+                FROM staging_measurements
+                ON CONFLICT (sensor_id, datetime) DO UPDATE SET
+                    location_id = EXCLUDED.location_id, parameter = EXCLUDED.parameter,
+                    value = EXCLUDED.value, unit = EXCLUDED.unit,
+                    coverage_count = EXCLUDED.coverage_count, source = EXCLUDED.source,
+                    ingested_at = now()
+                WHERE (m.location_id, m.parameter, m.value, m.unit, m.coverage_count)
+                    IS DISTINCT FROM (EXCLUDED.location_id, EXCLUDED.parameter, EXCLUDED.value,
+                                      EXCLUDED.unit, EXCLUDED.coverage_count)
+                RETURNING (xmax = 0) AS inserted
+            )
+            SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
+            """
+        )
+        row = cur.fetchone() or (0, 0)
+        cur.execute("TRUNCATE staging_measurements")
+    return UpsertResult(inserted=int(row[0]), updated=int(row[1]))
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, (pd.Timestamp, datetime)):
+        return value.isoformat()
+    if value is pd.NaT or value is pd.NA:
+        return None
+    if hasattr(value, "item"):  # numpy scalars
+        return _jsonable(value.item())
+    return value
+
+
+def record_rejections(conn: psycopg.Connection[Any], rejected: pd.DataFrame) -> int:
+    """Store rejected rows with their source and reason; returns how many were new.
+
+    A fingerprint of (source, reason, row) makes this idempotent: rejecting the same row again
+    on a re-run adds nothing.
+    """
+    if rejected.empty:
+        return 0
+    rows = []
+    for record in rejected.to_dict("records"):
+        raw = record.get("raw")
+        if not isinstance(raw, dict):
+            raw = {k: v for k, v in record.items() if k not in ("raw", "reason")}
+        raw = {str(k): _jsonable(v) for k, v in raw.items()}
+        raw_json = json.dumps(raw, sort_keys=True, default=str)
+        source = str(record.get("source") or raw.get("source") or "unknown")
+        reason = str(record["reason"])
+        fingerprint = hashlib.md5(  # noqa: S324 - a dedup key, not security
+            f"{source}\x1f{reason}\x1f{raw_json}".encode()
+        ).hexdigest()
+        dt = _jsonable(record.get("datetime"))
+        value = _jsonable(record.get("value"))
+        try:
+            value = float(value) if value is not None else None
+        except (TypeError, ValueError):
+            value = None
+        rows.append(
+            (
+                source,
+                _int_or_none(record.get("sensor_id")),
+                _int_or_none(record.get("location_id")),
+                dt,
+                _jsonable(record.get("parameter")),
+                value if value is None or math.isfinite(value) else None,
+                _jsonable(record.get("unit")),
+                reason,
+                raw_json,
+                fingerprint,
+            )
+        )
+    with conn.cursor() as cur:
+        before = _count(cur, "rejected_measurements")
+        cur.executemany(
+            """
+            INSERT INTO rejected_measurements (source, sensor_id, location_id, datetime, parameter,
+                                               value, unit, reason, raw, fingerprint)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s)
+            ON CONFLICT (fingerprint) DO NOTHING
+            """,
+            rows,
+        )
+        after = _count(cur, "rejected_measurements")
+    return after - before
+
+
+def _count(cur: psycopg.Cursor[Any], table: str) -> int:
+    row = cur.execute(f"SELECT count(*) FROM {table}".encode()).fetchone()  # noqa: S608 - constant
+    return int(row[0]) if row else 0
+
+
+def _int_or_none(value: Any) -> int | None:
+    value = _jsonable(value)
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def advance_watermarks(conn: psycopg.Connection[Any], frame: pd.DataFrame, source: str) -> int:
+    """Move each sensor's watermark to the newest hour in ``frame`` (never backwards).
+
+    Call it in the same transaction as the upsert of ``frame``.
+    """
+    if frame.empty:
+        return 0
+    newest = frame.groupby("sensor_id")["datetime"].max()
+    rows = [
+        (int(sensor), pd.Timestamp(ts).to_pydatetime(), source)
+        for sensor, ts in zip(newest.index, newest.to_numpy(), strict=True)
+    ]
+    with conn.cursor() as cur:
+        cur.executemany(
+            """
+            INSERT INTO ingest_watermarks AS w (sensor_id, last_datetime, source)
+            VALUES (%s, %s, %s)
+            ON CONFLICT (sensor_id) DO UPDATE SET
+                last_datetime = EXCLUDED.last_datetime, source = EXCLUDED.source,
+                updated_at = now()
+            WHERE EXCLUDED.last_datetime > w.last_datetime
+            """,
+            rows,
+        )
+    return len(rows)
+
+
+def get_watermarks(conninfo_or_conn: str | psycopg.Connection[Any]) -> dict[int, datetime]:
+    """Newest committed hour (hour-ending, UTC) per sensor id."""
+    if isinstance(conninfo_or_conn, str):
+        with psycopg.connect(conninfo_or_conn) as conn:
+            return get_watermarks(conn)
+    rows = conninfo_or_conn.execute(
+        "SELECT sensor_id, last_datetime FROM ingest_watermarks"
+    ).fetchall()
+    return {int(r[0]): r[1] for r in rows}
