@@ -49,11 +49,46 @@ class UpsertResult:
         return self.inserted + self.updated
 
 
-def upsert_locations(conn: psycopg.Connection[Any], locations: Iterable[Location]) -> int:
-    """Insert or update locations and their sensors; returns the number of rows changed."""
+def upsert_locations(
+    conn: psycopg.Connection[Any], locations: Iterable[Location], *, only_new: bool = False
+) -> int:
+    """Insert or update locations and their sensors; returns the number of rows changed.
+
+    ``only_new`` inserts what is missing and leaves stored rows alone: sources that know less
+    than the API (the archive, CSV exports) must not erase a licence the API gave us.
+    """
     changed = 0
     with conn.cursor() as cur:
         for loc in locations:
+            if only_new:
+                cur.execute(
+                    """
+                    INSERT INTO locations (location_id, name, locality, timezone, country,
+                        latitude, longitude, provider, owner, license, attribution,
+                        attribution_url, is_monitor, is_synthetic)
+                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                    ON CONFLICT DO NOTHING
+                    """,
+                    (
+                        loc.location_id, loc.name, loc.locality, loc.timezone, loc.country,
+                        loc.latitude, loc.longitude, loc.provider, loc.owner, loc.license,
+                        loc.attribution, loc.attribution_url, loc.is_monitor, loc.is_synthetic,
+                    ),
+                )  # fmt: skip
+                changed += cur.rowcount
+                for sensor in loc.sensors:
+                    cur.execute(
+                        """
+                        INSERT INTO sensors (sensor_id, location_id, parameter, parameter_id, unit)
+                        VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING
+                        """,
+                        (
+                            sensor.sensor_id, loc.location_id, sensor.parameter,
+                            sensor.parameter_id, sensor.unit,
+                        ),
+                    )  # fmt: skip
+                    changed += cur.rowcount
+                continue
             cur.execute(
                 """
                 INSERT INTO locations AS l (location_id, name, locality, timezone, country,
