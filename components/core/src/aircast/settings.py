@@ -90,3 +90,57 @@ class MlflowSettings(BaseSettings):
         validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "AIRCAST_MLFLOW_TRACKING_URI"),
         description="MLflow tracking server URL (MLFLOW_TRACKING_URI).",
     )
+
+
+class OpenAQSettings(_Settings):
+    """The OpenAQ v3 API and its public S3 archive (``aircast.openaq``)."""
+
+    openaq_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OPENAQ_API_KEY", "AIRCAST_OPENAQ_API_KEY"),
+        description="OpenAQ API key (OPENAQ_API_KEY), sent as X-API-Key. Without it the demo "
+        "uses the local synthetic OpenAQ server.",
+    )
+    openaq_base_url: str = Field(
+        default="https://api.openaq.org/v3",
+        description="Base URL of the OpenAQ v3 API (point it at the local server in tests).",
+    )
+    openaq_requests_per_minute: int = Field(
+        default=60, ge=1, description="Request budget per rate window (free tier: 60/min)."
+    )
+    openaq_rate_window_seconds: float = Field(
+        default=60.0, gt=0, description="Length of the rate-limit window in seconds."
+    )
+    openaq_timeout: float = Field(default=30.0, gt=0, description="Per-request timeout (s).")
+    openaq_max_retries: int = Field(
+        default=5, ge=0, description="Retries of 5xx answers, timeouts and dropped connections."
+    )
+    openaq_backoff_seconds: float = Field(
+        default=1.0, ge=0, description="First retry delay; doubles per attempt, with jitter."
+    )
+    openaq_page_limit: int = Field(
+        default=1000, ge=1, le=1000, description="Page size for /sensors/{id}/hours."
+    )
+    openaq_archive_bucket: str = Field(
+        default="openaq-data-archive", description="Bucket of OpenAQ's public S3 archive."
+    )
+    openaq_archive_endpoint_url: str | None = Field(
+        default=None, description="S3 endpoint for the archive (a local S3 in tests)."
+    )
+
+
+class IngestSettings(_Settings):
+    """What `aircast ingest` and the Mage pipeline `ingest_openaq` fetch by default."""
+
+    ingest_location_ids: str = Field(
+        default="", description="Comma-separated OpenAQ location ids to ingest."
+    )
+    ingest_parameters: str = Field(
+        default="pm25,temperature,relativehumidity",
+        description="Comma-separated OpenAQ parameter names to ingest.",
+    )
+    ingest_initial_lookback_hours: int = Field(
+        default=24 * 30,
+        ge=1,
+        description="Hours fetched for a sensor that has no watermark yet.",
+    )
