@@ -1,0 +1,109 @@
+"""Request dependencies as ``Annotated`` aliases, so routes read as what they need."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
+
+from aircast_api.history import HistoryReader
+from aircast_api.lifecycle import ModelLifecycle, Served
+from aircast_api.problems import ProblemError
+from aircast_api.settings import ApiSettings
+
+api_key_header = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="An API key; required whenever the service has keys configured (always in AWS).",
+)
+
+
+def get_settings(request: Request) -> ApiSettings:
+    """The settings the app was built with."""
+    settings: ApiSettings = request.app.state.settings
+    return settings
+
+
+def get_lifecycle(request: Request) -> ModelLifecycle:
+    """The model lifecycle (served models per parameter)."""
+    lifecycle: ModelLifecycle = request.app.state.lifecycle
+    return lifecycle
+
+
+def get_reader(request: Request) -> HistoryReader:
+    """The read-only database access."""
+    reader: HistoryReader = request.app.state.reader
+    return reader
+
+
+SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
+LifecycleDep = Annotated[ModelLifecycle, Depends(get_lifecycle)]
+ReaderDep = Annotated[HistoryReader, Depends(get_reader)]
+
+
+def key_accepted(presented: str | None, digests: tuple[bytes, ...]) -> bool:
+    """Whether ``presented`` hashes to one of ``digests``, compared in constant time.
+
+    Every digest is compared (no early exit), so the timing does not reveal which one matched.
+    """
+    if presented is None:
+        return False
+    digest = hashlib.sha256(presented.encode()).hexdigest().encode()
+    matched = False
+    for expected in digests:
+        matched |= hmac.compare_digest(digest, expected)
+    return matched
+
+
+def _unauthorized() -> ProblemError:
+    return ProblemError(
+        401,
+        "unauthorized",
+        "Unauthorized",
+        "A valid X-API-Key header is required.",
+        headers={"WWW-Authenticate": 'ApiKey header="X-API-Key"'},
+    )
+
+
+def require_api_key(
+    settings: SettingsDep, key: Annotated[str | None, Security(api_key_header)]
+) -> None:
+    """Refuse the request unless keys are unset or ``X-API-Key`` is one of them."""
+    digests = settings.key_digests()
+    if digests and not key_accepted(key, digests):
+        raise _unauthorized()
+
+
+def require_api_key_unless_open(
+    settings: SettingsDep, key: Annotated[str | None, Security(api_key_header)]
+) -> None:
+    """Like :func:`require_api_key`, but waived when health routes are configured open."""
+    if settings.api_open_health:
+        return
+    require_api_key(settings, key)
+
+
+def served_model(lifecycle: ModelLifecycle, parameter: str) -> Served:
+    """The model served for ``parameter``; 404 when not configured, 503 when not loaded."""
+    slot = lifecycle.slots.get(parameter)
+    if slot is None:
+        raise ProblemError(
+            404,
+            "parameter-not-served",
+            "Parameter not served",
+            f"This API serves {', '.join(lifecycle.slots)}; not {parameter}.",
+        )
+    served = slot.served
+    if served is None:
+        raise ProblemError(
+            503,
+            "model-unavailable",
+            "No model loaded",
+            f"No {slot.name}@{slot.alias} model is loaded yet; see /readyz, retry later.",
+            headers={"Retry-After": "5"},
+        )
+    return served

@@ -1,0 +1,118 @@
+"""Reads from the aircast database as the read-only role: locations and recent history.
+
+Every query is the store's own (:mod:`aircast.store`), so the API picks the same sensor and the
+same hours as training. A small psycopg pool answers the readiness probe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import pandas as pd
+from psycopg_pool import ConnectionPool
+
+from aircast import store
+
+
+@dataclass(frozen=True)
+class StoredLocation:
+    """A stored location with its newest measurement of one parameter."""
+
+    location_id: int
+    name: str
+    timezone: str
+    latitude: float | None
+    longitude: float | None
+    country: str | None
+    latest_datetime: datetime | None
+    latest_value: float | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> StoredLocation:
+        """Build from a row of :func:`aircast.store.list_locations`."""
+        return cls(
+            location_id=int(row["location_id"]),
+            name=str(row["name"]),
+            timezone=str(row["timezone"]),
+            latitude=_float(row.get("latitude")),
+            longitude=_float(row.get("longitude")),
+            country=row.get("country"),
+            latest_datetime=row.get("latest_datetime"),
+            latest_value=_float(row.get("latest_value")),
+        )
+
+    def frame(self) -> pd.DataFrame:
+        """The location as the one-row frame ``aircast.features`` expects."""
+        return pd.DataFrame(
+            {
+                "location_id": [self.location_id],
+                "latitude": [self.latitude],
+                "longitude": [self.longitude],
+                "timezone": [self.timezone],
+            }
+        ).astype({"location_id": "int64", "latitude": "float64", "longitude": "float64"})
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+class HistoryReader:
+    """The API's read-only access to the aircast database."""
+
+    def __init__(self, conninfo: str, *, pool_size: int, timeout: float) -> None:
+        self.conninfo = conninfo
+        self.pool = ConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=pool_size,
+            timeout=timeout,
+            open=False,
+            name="aircast-reader",
+            # Connections are opened in the background: the API starts even when the
+            # database is down, and /readyz reports it.
+            kwargs={"connect_timeout": max(1, int(timeout)), "autocommit": True},
+        )
+
+    def open(self) -> None:
+        """Start the pool without waiting for a first connection."""
+        self.pool.open(wait=False)
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.pool.close()
+
+    def reachable(self) -> bool:
+        """True when a pooled connection answers ``SELECT 1``."""
+        try:
+            with self.pool.connection() as conn:
+                conn.execute("SELECT 1")
+        except Exception:  # noqa: BLE001 - any failure means "not reachable" for the probe
+            return False
+        return True
+
+    def page(self, parameter: str, after: int | None, limit: int) -> list[StoredLocation]:
+        """One page of locations measuring ``parameter``, ordered by id, after ``after``."""
+        rows = store.list_locations(self.conninfo, parameter, after=after, limit=limit)
+        return [StoredLocation.from_row(row) for row in rows]
+
+    def location(self, location_id: int, parameter: str) -> StoredLocation | None:
+        """The location ``location_id`` if it measures ``parameter``, else None."""
+        rows = store.list_locations(self.conninfo, parameter, after=location_id - 1, limit=1)
+        if not rows or int(rows[0]["location_id"]) != location_id:
+            return None
+        return StoredLocation.from_row(rows[0])
+
+    def recent(
+        self, location_id: int, parameters: tuple[str, ...], issue_time: datetime, hours: int
+    ) -> pd.DataFrame:
+        """The ``hours`` hours of ``parameters`` ending at ``issue_time`` (inclusive)."""
+        return store.load_measurements(
+            self.conninfo,
+            list(parameters),
+            location_ids=[location_id],
+            since=issue_time - timedelta(hours=hours),
+            until=issue_time,
+        )

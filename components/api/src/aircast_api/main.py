@@ -1,0 +1,143 @@
+"""The aircast inference API: ``app`` for uvicorn, ``run()`` for the ``aircast-api`` command."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from aircast.settings import DatabaseSettings
+from aircast_api import __version__, logs, problems
+from aircast_api.history import HistoryReader
+from aircast_api.lifecycle import ModelLifecycle
+from aircast_api.middleware import RequestMiddleware
+from aircast_api.routes import forecast, health, locations, model
+from aircast_api.routes import metrics as metrics_route
+from aircast_api.settings import ApiSettings
+
+ALIAS = "champion"
+
+DESCRIPTION = """\
+Hourly air-quality forecasts (1-24 h, point value with a p10-p90 interval) from the
+`aircast-<parameter>@champion` CatBoost model in the MLflow registry.
+
+Errors are RFC 9457 `application/problem+json`. Send `X-API-Key` when the service has keys
+configured (always in AWS). Every response carries `X-Request-ID` (yours, when you send one).
+"""
+
+
+def operation_id(route: APIRoute) -> str:
+    """Stable operationIds: the route function's name (the contract's clients depend on it)."""
+    return route.name
+
+
+def _registry_functions() -> tuple[Callable[..., Any], Callable[[str], int | None], Any]:
+    # Imported when the app starts, not when the module is imported: the contract can be
+    # generated without MLflow's client being importable.
+    from aircast import registry
+
+    return registry.load_model, registry.champion_version, registry.model_name
+
+
+def _default_lifecycle(settings: ApiSettings) -> ModelLifecycle:
+    load_model, champion_version, model_name = _registry_functions()
+    # Fail fast against an unreachable MLflow so the poller retries on its own schedule
+    # instead of sitting in the client's long default backoff.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    return ModelLifecycle(
+        settings.parameters,
+        ALIAS,
+        load_model=lambda name, alias: load_model(name, alias=alias),
+        champion_version=champion_version,
+        model_name=model_name,
+        poll_seconds=settings.model_poll_seconds,
+    )
+
+
+def create_app(
+    settings: ApiSettings | None = None,
+    *,
+    lifecycle: ModelLifecycle | None = None,
+    reader: HistoryReader | None = None,
+) -> FastAPI:
+    """Build the app. Tests pass their own lifecycle/reader; production builds them here."""
+    settings = settings or ApiSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        logs.configure(settings.api_log_level)
+        app.state.lifecycle = lifecycle or _default_lifecycle(settings)
+        app.state.reader = reader or HistoryReader(
+            DatabaseSettings().reader_url(),
+            pool_size=settings.api_db_pool_size,
+            timeout=settings.api_db_timeout_seconds,
+        )
+        app.state.reader.open()
+        app.state.lifecycle.start()
+        try:
+            yield
+        finally:
+            await app.state.lifecycle.stop()
+            app.state.reader.close()
+
+    app = FastAPI(
+        title="aircast API",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+        license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
+    )
+    app.state.settings = settings
+    problems.install(app)
+    for router in (health.router, metrics_route.router, model.router, locations.router):
+        app.include_router(router)
+    app.include_router(forecast.router)
+    app.add_middleware(RequestMiddleware, max_body_bytes=settings.api_max_body_bytes)
+    _document_problems(app)
+    return app
+
+
+def _document_problems(app: FastAPI) -> None:
+    """Add the Problem schema to the generated OpenAPI document (responses reference it)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+            problem = problems.Problem.model_json_schema(
+                ref_template="#/components/schemas/{model}"
+            )
+            for name, definition in problem.pop("$defs", {}).items():
+                schemas[name] = definition
+            schemas["Problem"] = problem
+            # Probes and metrics take a key only when configured closed: the key is optional.
+            for path in ("/healthz", "/readyz", "/metrics"):
+                schema["paths"][path]["get"]["security"] = [{}, {"ApiKey": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+app = create_app()
+
+
+def run() -> None:
+    """Serve with uvicorn on ``AIRCAST_API_HOST``:``AIRCAST_API_PORT``."""
+    import uvicorn
+
+    settings = ApiSettings()
+    uvicorn.run(
+        "aircast_api.main:app",
+        host=settings.api_host,
+        port=settings.api_port,
+        log_config=None,
+        proxy_headers=True,
+    )

@@ -1,0 +1,224 @@
+"""Request and response schemas of the v1 API (the contract's ``components/schemas``).
+
+Numbers are strict: JSON booleans and strings are refused where a number is expected. An
+integer field accepts ``3.0`` (JSON Schema counts it as an integer) but never ``3.5``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.resources
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    WithJsonSchema,
+)
+
+PARAMETERS = ("pm25", "pm10", "no2", "o3", "temperature", "relativehumidity")
+HORIZON_PATTERN = r"^([1-9]|1[0-9]|2[0-4])(\.\.([1-9]|1[0-9]|2[0-4]))?$"
+MAX_HISTORY_VALUES = 24 * 31
+# Physical measurements are far inside this range; the bound keeps arithmetic on them finite.
+VALUE_LIMIT = 1.0e6
+
+
+# The IANA zones of the pinned tzdata package (not the host's): the contract lists them, so
+# a client knows before sending which zones are accepted.
+TIMEZONES = tuple(sorted(importlib.resources.files("tzdata").joinpath("zones").read_text().split()))
+_TIMEZONE_SET = frozenset(TIMEZONES)
+
+
+def _known_zone(value: str) -> str:
+    if value not in _TIMEZONE_SET:
+        raise ValueError("unknown IANA time zone, e.g. Europe/Paris")
+    return value
+
+
+def _integral(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_integral), Strict()]
+JsonFloat = Annotated[float, Strict()]
+Parameter = Literal["pm25", "pm10", "no2", "o3", "temperature", "relativehumidity"]
+Horizons = Annotated[
+    str,
+    Field(
+        pattern=HORIZON_PATTERN,
+        description="Hours ahead: one hour (`6`) or an inclusive range (`1..24`), within 1..24.",
+        examples=["1..24"],
+    ),
+]
+TimeZone = Annotated[
+    str,
+    Strict(),
+    AfterValidator(_known_zone),
+    WithJsonSchema({"type": "string", "enum": list(TIMEZONES)}),
+]
+Measurement = Annotated[JsonFloat, Field(ge=-VALUE_LIMIT, le=VALUE_LIMIT)]
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Output(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------- health
+
+
+class Health(_Output):
+    status: Literal["ok"] = "ok"
+
+
+class DatabaseStatus(_Output):
+    configured: bool
+    reachable: bool
+
+
+class ModelStatus(_Output):
+    parameter: str
+    loaded: bool
+    version: int | None = None
+    age_seconds: float | None = Field(
+        default=None, description="Seconds since the served version was trained."
+    )
+    loaded_at: dt.datetime | None = None
+    registry_reachable: bool = Field(
+        description="False when the last alias check or load failed; the last good model is "
+        "still served."
+    )
+    last_error: str | None = None
+
+
+class Readiness(_Output):
+    status: Literal["ready", "not_ready"]
+    database: DatabaseStatus
+    models: list[ModelStatus]
+
+
+# ---------------------------------------------------------------- model
+
+
+class ModelInfo(_Output):
+    parameter: str
+    name: str
+    version: int
+    alias: str
+    run_id: str
+    trained_at: dt.datetime | None
+    loaded_at: dt.datetime
+    unit: str
+    feature_names: list[str]
+    metrics: dict[str, float] = Field(
+        description="Backtest metrics of the version, e.g. `mae_h1` … `mae_h24`."
+    )
+    registry_reachable: bool
+    last_error: str | None = None
+
+
+# ---------------------------------------------------------------- locations
+
+
+class Latest(_Output):
+    datetime: dt.datetime = Field(description="Hour-ending UTC time of the newest measurement.")
+    value: float
+
+
+class LocationOut(_Output):
+    location_id: int
+    name: str
+    timezone: str
+    latitude: float | None
+    longitude: float | None
+    country: str | None
+    latest: Latest | None = Field(description="Newest measurement of `parameter`, if any.")
+
+
+class LocationPage(_Output):
+    items: list[LocationOut]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` to get the next page; null on the last page."
+    )
+
+
+# ---------------------------------------------------------------- forecasts
+
+
+class HorizonForecast(_Output):
+    horizon: int = Field(ge=1, le=24)
+    target_time: dt.datetime = Field(description="Hour-ending UTC time the value is forecast for.")
+    point: float
+    p10: float
+    p90: float
+
+
+class Forecast(_Output):
+    location_id: int
+    parameter: str
+    unit: str
+    model_version: int
+    issue_time: dt.datetime = Field(
+        description="Hour-ending UTC time of the newest observation the forecast uses."
+    )
+    forecasts: list[HorizonForecast]
+
+
+class Series(_Input):
+    """Hourly values of one parameter, oldest first, ending at ``end``."""
+
+    parameter: Parameter
+    end: AwareDatetime = Field(
+        description="Hour-ending time of the last value (truncated to the hour)."
+    )
+    values: list[Measurement | None] = Field(
+        min_length=1,
+        max_length=MAX_HISTORY_VALUES,
+        description="One value per hour, oldest first; null for a missing hour.",
+    )
+
+
+class LocationHistory(_Input):
+    location_id: JsonInt = Field(
+        default=0, ge=0, le=2**53, description="Echoed in the response; any id of yours."
+    )
+    timezone: TimeZone = Field(
+        default="UTC", description="IANA time zone of the location (for local-time features)."
+    )
+    latitude: JsonFloat | None = Field(default=None, ge=-90, le=90)
+    longitude: JsonFloat | None = Field(default=None, ge=-180, le=180)
+    history: list[Series] = Field(min_length=1, max_length=12)
+
+
+class ForecastRequest(LocationHistory):
+    parameter: Parameter = "pm25"
+    horizons: Horizons = "1..24"
+
+
+class BatchRequest(_Input):
+    parameter: Parameter = "pm25"
+    horizons: Horizons = "1..24"
+    locations: list[LocationHistory] = Field(min_length=1, max_length=1000)
+
+
+class BatchItem(_Output):
+    index: int = Field(description="Position of the location in the request.")
+    location_id: int
+    forecast: Forecast | None
+    error: str | None = Field(description="Why this location has no forecast (e.g. too short).")
+
+
+class BatchForecast(_Output):
+    parameter: str
+    model_version: int
+    items: list[BatchItem]

@@ -1,0 +1,137 @@
+"""Stored locations, and forecasts for them from the history in the database."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import psycopg
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import Response
+
+from aircast.features import history_hours
+from aircast_api import metrics, problems
+from aircast_api.deps import LifecycleDep, ReaderDep, SettingsDep, require_api_key, served_model
+from aircast_api.forecasting import HorizonRange, UnforecastableError, forecast_stored, spec_of
+from aircast_api.models import (
+    Forecast,
+    Horizons,
+    Latest,
+    LocationOut,
+    LocationPage,
+    Parameter,
+)
+from aircast_api.problems import ProblemError
+from aircast_api.rendering import json_response
+
+router = APIRouter(prefix="/v1", tags=["locations"], dependencies=[Depends(require_api_key)])
+T = TypeVar("T")
+LocationId = Annotated[int, Path(ge=1, le=2**62, description="OpenAQ location id.")]
+
+
+async def _read(function: Callable[..., T], *args: Any) -> T:
+    """Run a blocking store read in a worker thread; a database outage becomes a 503."""
+    try:
+        return await asyncio.to_thread(function, *args)
+    except psycopg.OperationalError as error:
+        raise ProblemError(
+            503,
+            "database-unavailable",
+            "Database unavailable",
+            "The aircast database cannot be reached; retry later.",
+            headers={"Retry-After": "5"},
+        ) from error
+
+
+@router.get("/locations", response_model=LocationPage, responses=problems.responses(401, 422, 503))
+async def list_locations(
+    reader: ReaderDep,
+    parameter: Annotated[Parameter, Query(description="Only locations measuring it.")] = "pm25",
+    limit: Annotated[int, Query(ge=1, le=500, description="Page size.")] = 100,
+    cursor: Annotated[
+        str | None,
+        Query(
+            pattern=r"^[0-9]{1,18}$",
+            description="`next_cursor` of the previous page; omit for the first page.",
+        ),
+    ] = None,
+) -> LocationPage:
+    """Locations with a sensor of ``parameter``, with their newest measurement, by id."""
+    after = int(cursor) if cursor is not None else None
+    rows = await _read(reader.page, parameter, after, limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return LocationPage(
+        items=[
+            LocationOut(
+                location_id=row.location_id,
+                name=row.name,
+                timezone=row.timezone,
+                latitude=row.latitude,
+                longitude=row.longitude,
+                country=row.country,
+                latest=(
+                    Latest(datetime=row.latest_datetime, value=row.latest_value)
+                    if row.latest_datetime is not None and row.latest_value is not None
+                    else None
+                ),
+            )
+            for row in rows
+        ],
+        next_cursor=str(rows[-1].location_id) if more and rows else None,
+    )
+
+
+@router.get(
+    "/locations/{location_id}/forecast",
+    response_model=Forecast,
+    responses=problems.responses(401, 404, 409, 422, 503),
+)
+async def forecast_location(
+    location_id: LocationId,
+    lifecycle: LifecycleDep,
+    reader: ReaderDep,
+    settings: SettingsDep,
+    parameter: Annotated[Parameter, Query()] = "pm25",
+    horizons: Annotated[Horizons, Query()] = "1..24",
+) -> Response:
+    """Forecast a stored location from its newest history in the database.
+
+    The issue time is the hour of the newest stored ``parameter`` value; only
+    ``history_hours(spec)`` hours before it are read.
+    """
+    served = served_model(lifecycle, parameter)
+    spec = spec_of(served)
+    location = await _read(reader.location, location_id, parameter)
+    if location is None:
+        raise ProblemError(
+            404,
+            "location-not-found",
+            "Unknown location",
+            f"No stored location {location_id} measures {parameter}; see GET /v1/locations.",
+        )
+    if location.latest_datetime is None:
+        raise ProblemError(
+            409,
+            "history-too-short",
+            "History too short",
+            f"Location {location_id} has no {parameter} measurements yet.",
+        )
+    measurements = await _read(
+        reader.recent, location_id, spec.parameters, location.latest_datetime, history_hours(spec)
+    )
+    try:
+        document = await asyncio.to_thread(
+            forecast_stored,
+            served,
+            parameter,
+            location,
+            measurements,
+            HorizonRange.parse(horizons),
+            settings.api_min_recent_hours,
+        )
+    except UnforecastableError as error:
+        raise ProblemError(409, "history-too-short", "History too short", str(error)) from error
+    metrics.PREDICTIONS.labels(parameter=parameter, route="stored").inc()
+    return json_response(document)
