@@ -6,12 +6,20 @@ anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
-from typing import NoReturn
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from aircast.ingest import BatchResult, IngestSummary, LocationSelection
 
 console = Console(stderr=True)
 
@@ -83,6 +91,195 @@ def stack_down() -> None:
         console.print(line)
     if not lines:
         console.print("no running stack recorded")
+
+
+# ---------------------------------------------------------------------------- db / ingest
+
+
+@main.group()
+def db() -> None:
+    """The aircast database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="Target alembic revision.")
+def db_upgrade(revision: str) -> None:
+    """Apply the schema migrations to AIRCAST_DATABASE_URL."""
+    from aircast import store
+    from aircast.ingest import database_url
+
+    url = database_url()
+    with _ingest_errors():
+        store.upgrade(url, revision)
+        console.print(f"database at revision {store.current_revision(url)}")
+
+
+def _selection_options(command: Callable[..., None]) -> Callable[..., None]:
+    options = [
+        click.option("--locations", help="Comma-separated OpenAQ location ids."),
+        click.option("--bbox", help="min_lon,min_lat,max_lon,max_lat"),
+        click.option("--coordinates", help="latitude,longitude (with --radius)"),
+        click.option("--radius", type=int, help="Metres around --coordinates (1..25000)."),
+        click.option("--iso", help="Country code, e.g. US."),
+        click.option("--parameters", help="Comma-separated parameters (default: settings)."),
+        click.option("--monitor/--any-grade", default=None, help="Reference monitors only."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _selection(**opts: object) -> LocationSelection:
+    from aircast.ingest import LocationSelection
+    from aircast.settings import IngestSettings
+
+    settings = IngestSettings()
+    values = {
+        "location_ids": opts.get("locations") or settings.ingest_location_ids,
+        "bbox": opts.get("bbox"),
+        "coordinates": opts.get("coordinates"),
+        "radius": opts.get("radius"),
+        "iso": opts.get("iso"),
+        "parameters": opts.get("parameters") or settings.ingest_parameters,
+        "monitor": opts.get("monitor"),
+    }
+    try:
+        return LocationSelection.from_mapping(values)
+    except ValueError as exc:
+        fail(f"{exc}.")
+
+
+@contextlib.contextmanager
+def _ingest_errors() -> Iterator[None]:
+    """Turn the errors a user can fix into one-line messages."""
+    import psycopg
+
+    from aircast.openaq.client import OpenAQError
+    from aircast.openaq.csv_export import CSVExportError
+
+    try:
+        yield
+    except (OpenAQError, CSVExportError) as exc:
+        fail(str(exc))
+    except psycopg.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        fail(f"cannot reach the aircast database ({reason}): check AIRCAST_DATABASE_URL.")
+
+
+class _ProgressBar:
+    """Draws ingest progress with rich: one tick per sensor, rows as the description."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task = progress.add_task("sensors", total=None)
+        self.rows = 0
+
+    def planned(self, sensors: int) -> None:
+        self.progress.update(self.task, total=sensors)
+
+    def stored(self, sensor: object, batch: BatchResult) -> None:
+        self.rows += batch.fetched
+        self.progress.update(self.task, description=f"{self.rows:,} rows")
+
+    def finished(self, sensor: object) -> None:
+        self.progress.advance(self.task)
+
+
+@contextlib.contextmanager
+def _progress() -> Iterator[_ProgressBar]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    with Progress(
+        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=console, transient=True,
+    ) as progress:  # fmt: skip
+        yield _ProgressBar(progress)
+
+
+def _print_summary(summary: IngestSummary) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"ingest summary ({summary.source})", show_header=False)
+    rows = [
+        ("locations / sensors", f"{summary.locations} / {summary.sensors}"),
+        ("rows fetched", f"{summary.rows_fetched:,}"),
+        ("inserted", f"{summary.inserted:,}"),
+        ("updated", f"{summary.updated:,}"),
+        ("rejected (new)", f"{summary.rejected:,}"),
+        ("requests", f"{summary.requests:,} ({summary.retries} retried)"),
+        ("429s waited", f"{summary.rate_limited} ({summary.waited_seconds:.1f} s waiting)"),
+        ("time", f"{summary.seconds:.1f} s"),
+    ]
+    for reason, count in sorted(summary.rejected_by_reason.items()):
+        rows.append((f"  rejected: {reason}", f"{count:,}"))
+    for key, value in rows:
+        table.add_row(key, value)
+    Console().print(table)
+
+
+@main.command()
+@_selection_options
+@click.option(
+    "--from-csv",
+    "from_csv",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Load an OpenAQ Explorer CSV export instead of calling the API.",
+)
+def ingest(from_csv: Path | None, **opts: object) -> None:
+    """Fetch new hours from OpenAQ (after each sensor's watermark) into the aircast DB."""
+    from aircast import ingest as run
+    from aircast.ingest import database_url
+
+    if from_csv is not None and not from_csv.is_file():
+        fail(f"{from_csv} does not exist: pass the path of an OpenAQ CSV export.")
+    url = database_url()
+    with _ingest_errors(), _progress() as bar:
+        if from_csv is not None:
+            summary = run.ingest_csv(url, from_csv, observer=bar)
+        else:
+            summary = run.ingest_api(url, _selection(**opts), observer=bar)
+    _print_summary(summary)
+
+
+@main.command()
+@_selection_options
+@click.option("--since", required=True, help="Start (exclusive), e.g. 2024-01-01T00:00Z.")
+@click.option("--until", default=None, help="End (inclusive); default: the last full hour.")
+@click.option(
+    "--source",
+    type=click.Choice(["api", "archive"]),
+    default="api",
+    show_default=True,
+    help="OpenAQ API (key, rate-limited) or the public S3 archive (needs --locations).",
+)
+def backfill(since: str, until: str | None, source: str, **opts: object) -> None:
+    """Fetch a whole window (since, until] for the selected locations."""
+    import pandas as pd
+
+    from aircast import ingest as run
+    from aircast.ingest import database_url
+
+    try:
+        begin = pd.Timestamp(since)
+        end = pd.Timestamp(until) if until else run.current_hour()
+    except ValueError as exc:
+        fail(f"cannot read --since/--until ({exc}): use ISO 8601, e.g. 2024-01-01T00:00Z.")
+    selection = _selection(**opts)
+    url = database_url()
+    with _ingest_errors(), _progress() as bar:
+        try:
+            if source == "archive":
+                if not selection.location_ids:
+                    fail("--source archive needs --locations (the archive is by location id).")
+                summary = run.ingest_archive(
+                    url, selection.location_ids, since=begin, until=end,
+                    parameters=selection.parameters, observer=bar,
+                )  # fmt: skip
+            else:
+                summary = run.ingest_api(url, selection, since=begin, until=end, observer=bar)
+        except ValueError as exc:
+            fail(f"{exc}.")
+    _print_summary(summary)
 
 
 if __name__ == "__main__":  # pragma: no cover

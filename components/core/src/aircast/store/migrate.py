@@ -42,8 +42,11 @@ def upgrade(conninfo: str, revision: str = "head", *, reader_role: str | None = 
     the DDL). ``reader_role`` (default ``AIRCAST_DATABASE_READER_ROLE``) is granted SELECT when
     it exists.
     """
+    import psycopg
     from alembic import command
 
+    # Fail on an unreachable database with psycopg's own error, not one wrapped by SQLAlchemy.
+    psycopg.connect(conninfo, connect_timeout=10).close()
     command.upgrade(_config(conninfo, reader_role), revision)
 
 
