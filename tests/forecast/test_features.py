@@ -1,0 +1,139 @@
+"""The feature builder: gap-aware lags, local calendar, and train/serve equality."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from aircast.features import FeatureSpec, build_features, build_targets, history_hours
+from tests.forecast import synthetic
+
+SPEC = FeatureSpec(covariates=("no2", "temperature"))
+
+
+def _series(values: dict[str, float]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "location_id": 7,
+            "parameter": "pm25",
+            "datetime": pd.to_datetime(list(values), utc=True),
+            "value": list(values.values()),
+        }
+    )
+
+
+LOCATION = pd.DataFrame(
+    {"location_id": [7], "latitude": [1.0], "longitude": [2.0], "timezone": ["Asia/Kolkata"]}
+)
+
+
+def test_lag_in_a_gap_is_missing_not_taken_from_another_hour() -> None:
+    # 02:00 is missing: lag 1 at 03:00 must be NaN, not the 01:00 value.
+    m = _series({"2025-01-01T00:00Z": 1.0, "2025-01-01T01:00Z": 2.0, "2025-01-01T03:00Z": 4.0})
+    f = build_features(m, LOCATION, FeatureSpec()).set_index("issue_time")
+    at3 = f.loc[pd.Timestamp("2025-01-01T03:00Z")]
+    assert at3["y_lag_0"] == 4.0
+    assert np.isnan(at3["y_lag_1"])
+    assert at3["y_lag_2"] == 2.0
+    assert at3["y_lag_3"] == 1.0
+    assert np.isnan(at3["y_diff_1"])
+    assert at3["y_mean_3"] == pytest.approx(3.0)  # mean of 4 and 2; the gap is skipped
+    assert at3["y_max_6"] == 4.0
+    assert at3["y_count_24"] == 3
+    # the gap hour itself is a row of the grid with a missing current value
+    assert np.isnan(f.loc[pd.Timestamp("2025-01-01T02:00Z"), "y_lag_0"])
+
+
+def test_calendar_is_in_local_time_and_statics_are_present() -> None:
+    m = _series({"2025-03-02T20:00Z": 1.0})  # 01:30 on Monday 3 March in Kolkata
+    row = build_features(m, LOCATION, FeatureSpec()).iloc[0]
+    assert (row["hour"], row["weekday"], row["month"]) == (1, 0, 3)
+    assert (row["latitude"], row["longitude"], row["location"]) == (1.0, 2.0, "7")
+
+
+def test_lags_do_not_cross_locations() -> None:
+    m = synthetic.measurements(2, days=3, gap_fraction=0.0)
+    f = build_features(m, synthetic.locations(2), SPEC)
+    first_rows = f.groupby("location_id").head(1)
+    assert first_rows["y_lag_1"].isna().all()
+    assert first_rows["cov_no2_lag_1"].isna().all()
+
+
+def test_targets_align_with_features() -> None:
+    m = synthetic.measurements(2, days=3)
+    f = build_features(m, synthetic.locations(2), SPEC)
+    t = build_targets(m, SPEC)
+    assert (f["issue_time"].to_numpy() == t["issue_time"].to_numpy()).all()
+    shifted = f.groupby("location_id")["y_lag_0"].shift(-1)
+    np.testing.assert_array_equal(t["y_h1"].to_numpy(), shifted.to_numpy())
+
+
+def test_serving_path_with_history_hours_equals_training_path() -> None:
+    """Features for an issue time from the full history equal those the API computes from
+    only the last history_hours(spec) hours it loads."""
+    m = synthetic.measurements(3, days=20, seed=3)
+    locs = synthetic.locations(3)
+    full = build_features(m, locs, SPEC).set_index(["location_id", "issue_time"])
+    n = history_hours(SPEC)
+    assert n == 169
+    rng = np.random.default_rng(1)
+    keys = full.index[rng.choice(np.arange(400, len(full)), 12, replace=False)]
+    issue = pd.DataFrame(
+        {"location_id": keys.get_level_values(0), "issue_time": keys.get_level_values(1)}
+    )
+    for _, row in issue.iterrows():
+        # what the API loads: since = issue - N h (exclusive), until = issue (inclusive)
+        window = m[
+            (m["location_id"] == row["location_id"])
+            & (m["datetime"] > row["issue_time"] - pd.Timedelta(hours=n))
+            & (m["datetime"] <= row["issue_time"])
+        ]
+        served = build_features(window, locs, SPEC, issue_times=pd.DataFrame([row]))
+        expected = full.loc[[(row["location_id"], row["issue_time"])]].reset_index()
+        pd.testing.assert_frame_equal(served, expected, check_exact=True, check_dtype=False)
+    # one call for all rows gives the same as one call per row
+    windows = m[m["datetime"] > issue["issue_time"].min() - pd.Timedelta(hours=n)]
+    batch = build_features(windows, locs, SPEC, issue_times=issue)
+    expected = full.loc[list(keys)].reset_index()
+    pd.testing.assert_frame_equal(batch, expected, check_exact=True, check_dtype=False)
+
+
+def test_one_hour_less_history_changes_the_features() -> None:
+    """history_hours is tight: loading one hour less loses the 168 h lag."""
+    m = synthetic.measurements(1, days=10, gap_fraction=0.0)
+    locs = synthetic.locations(1)
+    issue = m["datetime"].max()
+    n = history_hours(SPEC) - 1
+    window = m[m["datetime"] > issue - pd.Timedelta(hours=n)]
+    served = build_features(
+        window, locs, SPEC, issue_times=pd.DataFrame({"location_id": [100], "issue_time": [issue]})
+    )
+    assert np.isnan(served.loc[0, "y_lag_168"])
+
+
+def test_issue_time_after_newest_measurement_gives_missing_recent_lags() -> None:
+    m = synthetic.measurements(1, days=3, gap_fraction=0.0)
+    issue = m["datetime"].max() + pd.Timedelta(hours=2)
+    f = build_features(
+        m,
+        synthetic.locations(1),
+        SPEC,
+        issue_times=pd.DataFrame({"location_id": [100], "issue_time": [issue]}),
+    )
+    assert f.loc[0, "issue_time"] == issue
+    assert np.isnan(f.loc[0, "y_lag_0"])
+    assert np.isnan(f.loc[0, "y_lag_1"])
+    assert not np.isnan(f.loc[0, "y_lag_2"])
+
+
+def test_bad_input_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="load_measurements"):
+        build_features(pd.DataFrame({"x": [1]}), LOCATION, SPEC)
+    with pytest.raises(ValueError, match="cannot also be a covariate"):
+        FeatureSpec(target="pm25", covariates=("pm25",))
+
+
+def test_spec_round_trips() -> None:
+    assert FeatureSpec.from_dict(SPEC.to_dict()) == SPEC
+    assert SPEC.unit == "µg/m³"

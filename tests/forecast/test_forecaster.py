@@ -1,0 +1,104 @@
+"""The CatBoost forecaster: output contract, reproducibility, save/load, calibration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from aircast.features import FeatureSpec, build_features, build_targets
+from aircast.forecaster import Forecaster, ForecasterParams
+from tests.forecast import synthetic
+
+SPEC = FeatureSpec(covariates=("no2",), horizons=6)
+PARAMS = ForecasterParams(iterations=40, depth=4, threads=2, max_train_rows=20_000)
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[pd.DataFrame, pd.DataFrame]:
+    m = synthetic.measurements(3, days=40, seed=5)
+    return build_features(m, synthetic.locations(3), SPEC), build_targets(m, SPEC)
+
+
+@pytest.fixture(scope="module")
+def fitted(data: tuple[pd.DataFrame, pd.DataFrame]) -> Forecaster:
+    return Forecaster(SPEC, PARAMS).fit(*data)
+
+
+def test_predict_contract(fitted: Forecaster, data: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    features = data[0].tail(4)
+    out = fitted.predict(features)
+    assert list(out.columns) == [
+        "location_id",
+        "issue_time",
+        "horizon",
+        "target_time",
+        "point",
+        "p10",
+        "p90",
+    ]
+    assert len(out) == 4 * 6
+    assert sorted(out["horizon"].unique()) == [1, 2, 3, 4, 5, 6]
+    assert (out["target_time"] - out["issue_time"] == pd.to_timedelta(out["horizon"], "h")).all()
+    assert (out["p10"] <= out["point"]).all()
+    assert (out["point"] <= out["p90"]).all()
+    assert (out["p90"] > out["p10"]).mean() > 0.9
+    assert out["point"].notna().all()
+
+
+def test_beats_persistence_in_sample(
+    fitted: Forecaster, data: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    features, targets = data
+    rows = features.iloc[200:800]
+    out = fitted.predict(rows)
+    y = targets.iloc[200:800]["y_h6"].to_numpy()
+    point = out[out["horizon"] == 6]["point"].to_numpy()
+    ok = ~np.isnan(y) & ~np.isnan(rows["y_lag_0"].to_numpy())
+    model_mae = np.mean(np.abs(point[ok] - y[ok]))
+    persistence_mae = np.mean(np.abs(rows["y_lag_0"].to_numpy()[ok] - y[ok]))
+    assert model_mae < persistence_mae
+
+
+def test_seeded_fit_is_reproducible(
+    data: tuple[pd.DataFrame, pd.DataFrame], fitted: Forecaster
+) -> None:
+    again = Forecaster(SPEC, PARAMS).fit(*data)
+    rows = data[0].tail(3)
+    pd.testing.assert_frame_equal(again.predict(rows), fitted.predict(rows))
+
+
+def test_native_model_file_round_trips(
+    fitted: Forecaster, data: tuple[pd.DataFrame, pd.DataFrame], tmp_path: Path
+) -> None:
+    path = fitted.save(tmp_path / "model.cb")
+    loaded = Forecaster.load(path)
+    assert loaded.spec == SPEC
+    assert loaded.params == PARAMS
+    rows = data[0].tail(5)
+    pd.testing.assert_frame_equal(loaded.predict(rows), fitted.predict(rows))
+
+
+def test_calibration_widens_intervals_to_cover(data: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    features, targets = data
+    cut = int(len(features) * 0.7)
+    model = Forecaster(SPEC, PARAMS).fit(features.iloc[:cut], targets.iloc[:cut])
+    before = model.predict(features.iloc[cut:])
+    model.calibrate(features.iloc[cut:], targets.iloc[cut:], coverage=0.95)
+    after = model.predict(features.iloc[cut:])
+    assert (after["p90"] - after["p10"]).mean() > (before["p90"] - before["p10"]).mean()
+    y = targets.iloc[cut:][[f"y_h{h}" for h in range(1, 7)]].to_numpy().ravel()
+    ok = ~np.isnan(y)
+    covered = (after["p10"].to_numpy() <= y) & (y <= after["p90"].to_numpy())
+    assert covered[ok].mean() >= 0.9
+
+
+def test_missing_feature_columns_is_a_clear_error(
+    fitted: Forecaster, data: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    with pytest.raises(ValueError, match="build_features"):
+        fitted.predict(data[0].drop(columns=["y_lag_1"]).tail(2))
+    with pytest.raises(RuntimeError, match="not fitted"):
+        Forecaster(SPEC).predict(data[0].tail(1))
