@@ -42,6 +42,9 @@ from aircast.settings import StackSettings
 DATABASES = ("aircast", "mlflow", "mage")
 READER_ROLE = "aircast_reader"
 _PR_SET_PDEATHSIG = 1
+# MLflow 3's job runner (huey consumers for GenAI jobs) adds five processes and start-up time;
+# aircast schedules its work in Mage and uses none of those jobs.
+MLFLOW_SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 
 class StackError(RuntimeError):
@@ -513,6 +516,7 @@ def _start_local_mlflow(stack: Stack, settings: StackSettings, partial: Endpoint
             "AWS_ACCESS_KEY_ID": partial.s3_access_key,
             "AWS_SECRET_ACCESS_KEY": partial.s3_secret_key,
             "AWS_DEFAULT_REGION": partial.region,
+            **MLFLOW_SERVER_ENV,
         },
         cwd=stack.workdir,
     )
@@ -593,6 +597,8 @@ def _start_containers(stack: Stack, settings: StackSettings) -> Endpoints:
         .with_env("AWS_ACCESS_KEY_ID", partial.s3_access_key)
         .with_env("AWS_SECRET_ACCESS_KEY", partial.s3_secret_key)
         .with_env("MLFLOW_WORKERS", "1")
+        .with_env("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", MLFLOW_SERVER_ENV[
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"])
     )
     mlflow.start()
     stack._cleanups.append(mlflow.stop)
