@@ -1,11 +1,12 @@
 data "aws_availability_zones" "available" {
+  #checkov:skip=CKV_AWS_394:only the first az_count zones of the sorted list are used; a zone AWS adds later cannot move existing subnets.
   state = "available"
 }
 
 data "aws_region" "current" {}
 
 locals {
-  azs         = slice(data.aws_availability_zones.available.names, 0, var.az_count)
+  azs         = slice(sort(data.aws_availability_zones.available.names), 0, var.az_count)
   nat_count   = var.single_nat_gateway ? 1 : var.az_count
   newbits     = 4
   private_off = 8 # private subnets start at the 9th /20 so public ones can grow without renumbering

@@ -50,8 +50,13 @@ variables {
   AIRCAST_API_KEYS             = "0000000000000000000000000000000000000000000000000000000000000000"
 }
 
-run "dev_is_disposable" {
+run "dev_is_disposable_and_serves_http_without_a_certificate" {
   command = plan
+
+  variables {
+    api_certificate_arn = ""
+    API_HOST            = ""
+  }
 
   assert {
     condition     = !module.mage_db.protection.deletion_protection && !module.mage_db.protection.final_snapshot
@@ -61,15 +66,6 @@ run "dev_is_disposable" {
   assert {
     condition     = module.mage_db.protection.backup_retention_period >= 1
     error_message = "dev still keeps automated backups"
-  }
-}
-
-run "dev_serves_http_without_a_certificate" {
-  command = plan
-
-  variables {
-    api_certificate_arn = ""
-    API_HOST            = ""
   }
 
   assert {

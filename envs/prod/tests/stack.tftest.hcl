@@ -51,7 +51,9 @@ variables {
   AIRCAST_API_KEYS             = "0000000000000000000000000000000000000000000000000000000000000000"
 }
 
-run "services_get_exactly_their_secrets" {
+# One plan, many assertions: every run is a full plan of ~100 resources, and the error message
+# of a failing assertion names the property.
+run "security_and_wiring" {
   command = plan
 
   assert {
@@ -78,10 +80,6 @@ run "services_get_exactly_their_secrets" {
     }
     error_message = "mage must get the writer URL, its metadata DB URL, the OpenAQ key and its owner password from Secrets Manager"
   }
-}
-
-run "no_credential_in_plain_environment" {
-  command = plan
 
   assert {
     condition = alltrue(flatten([
@@ -120,10 +118,6 @@ run "no_credential_in_plain_environment" {
     condition     = { for e in module.mage.container_definition.environment : e.name => e.value }["REQUIRE_USER_AUTHENTICATION"] == "1"
     error_message = "mage must require user authentication"
   }
-}
-
-run "only_mlflow_touches_the_artifact_bucket" {
-  command = plan
 
   assert {
     condition = one([
@@ -141,10 +135,6 @@ run "only_mlflow_touches_the_artifact_bucket" {
     condition     = module.api.task_role_policy_json == null && module.mage.task_role_policy_json == null
     error_message = "api and mage must have no AWS permissions of their own (artifacts go through MLflow's proxy)"
   }
-}
-
-run "databases_are_private_encrypted_and_tls_only" {
-  command = plan
 
   assert {
     condition     = !module.mlflow_db.publicly_accessible && !module.mage_db.publicly_accessible
@@ -170,10 +160,6 @@ run "databases_are_private_encrypted_and_tls_only" {
     condition     = module.mlflow_db.master_password_write_only && module.mage_db.master_password_write_only
     error_message = "supplied master passwords must go through the write-only argument"
   }
-}
-
-run "only_the_api_is_reachable_from_outside" {
-  command = plan
 
   assert {
     condition     = module.mage.target_group_arn == null && module.mlflow.target_group_arn == null
@@ -199,10 +185,6 @@ run "only_the_api_is_reachable_from_outside" {
     condition     = output.api_url == "https://api.aircast.example"
     error_message = "api_url must use the API host over HTTPS"
   }
-}
-
-run "autoscaling_and_logs" {
-  command = plan
 
   assert {
     condition     = module.api.autoscaling_bounds.min >= 1 && module.api.autoscaling_bounds.min <= module.api.autoscaling_bounds.max
