@@ -8,12 +8,17 @@ tails attached to its report.
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterator
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
-from aircast.stack import Stack, running_stack
+from aircast.stack import Stack, hatch_env_executable, project_root, running_stack
+
+MAGE_PROJECT = project_root() / "components" / "mage" / "aircast_mage"
 
 _STACK: Stack | None = None
 
@@ -45,3 +50,54 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.failed and _STACK is not None and "stack" in getattr(item, "fixturenames", ()):
         for name, tail in _STACK.log_tails().items():
             report.sections.append((f"service log: {name}", tail))
+
+
+MageRun = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture(scope="session")
+def mage_run(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> MageRun:
+    """Run a pipeline of the aircast Mage project with `mage run`, in the `mage` environment.
+
+    ``mage_run("ingest_openaq", runtime_vars={...}, env={...})`` returns the finished process.
+    A non-zero exit fails the test with Mage's output. Mage exits 0 even when blocks were skipped,
+    so callers must assert on the pipeline's effect.
+    """
+    mage = hatch_env_executable("mage", "mage")
+    data_dir = tmp_path_factory.mktemp("mage-data")
+
+    def run(
+        pipeline: str,
+        *,
+        runtime_vars: dict[str, object] | None = None,
+        env: dict[str, str] | None = None,
+        with_tests: bool = True,
+        timeout: float = 900,
+    ) -> subprocess.CompletedProcess[str]:
+        argv = [str(mage), "run", str(MAGE_PROJECT), pipeline]
+        if runtime_vars:
+            argv += ["--runtime-vars", json.dumps(runtime_vars)]
+        if with_tests:
+            argv.append("--test")
+        done = subprocess.run(
+            argv,
+            cwd=MAGE_PROJECT.parent,
+            env={**os.environ, **stack.env(), "MAGE_DATA_DIR": str(data_dir), **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if done.returncode != 0:
+            pytest.fail(
+                f"mage run {pipeline} exited {done.returncode}\n--- stdout ---\n"
+                f"{done.stdout[-6000:]}\n--- stderr ---\n{done.stderr[-6000:]}"
+            )
+        return done
+
+    return run
+
+
+def mage_project_path() -> Path:
+    """Folder of the aircast Mage project."""
+    return MAGE_PROJECT
