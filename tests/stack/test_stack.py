@@ -36,7 +36,9 @@ def _s3(stack: Stack):  # type: ignore[no-untyped-def]
 def test_postgres_table_round_trip(stack: Stack) -> None:
     rows = [(1, "Wanliu", 35.5), (2, "Dongsi", None)]
     with psycopg.connect(stack.endpoints.db_url("aircast")) as conn:
-        conn.execute("CREATE TABLE round_trip (id int PRIMARY KEY, name text, value double precision)")
+        conn.execute(
+            "CREATE TABLE round_trip (id int PRIMARY KEY, name text, value double precision)"
+        )
         with conn.cursor() as cur:
             cur.executemany("INSERT INTO round_trip VALUES (%s, %s, %s)", rows)
         assert conn.execute("SELECT id, name, value FROM round_trip ORDER BY id").fetchall() == rows
@@ -129,13 +131,18 @@ def _processes_alive(pids: list[int]) -> list[int]:
 def test_teardown_leaves_nothing_behind() -> None:
     """A second, independent stack: after it stops, no process, port or folder remains."""
     if choose_backend(StackSettings()) != "local":
-        pytest.skip("process-level teardown is checked on the local backend; containers "
-                    "are removed by testcontainers' own reaper")
+        pytest.skip(
+            "process-level teardown is checked on the local backend; containers "
+            "are removed by testcontainers' own reaper"
+        )
     with running_stack() as own:
         pids = own.pids()
         ep = own.endpoints
-        ports = [ep.pg_port, int(ep.s3_endpoint_url.rsplit(":", 1)[1]),
-                 int(ep.mlflow_tracking_uri.rsplit(":", 1)[1])]
+        ports = [
+            ep.pg_port,
+            int(ep.s3_endpoint_url.rsplit(":", 1)[1]),
+            int(ep.mlflow_tracking_uri.rsplit(":", 1)[1]),
+        ]
         workdir = own.workdir
         assert all(_port_open(p) for p in ports)
         assert len(_processes_alive(pids)) == 3
@@ -144,6 +151,7 @@ def test_teardown_leaves_nothing_behind() -> None:
     assert not any(_port_open(p) for p in ports)
     assert not workdir.exists()
     # No process of any group it started survives (uvicorn workers, postgres children).
-    leftovers = subprocess.run(["ps", "-eo", "pgid="], capture_output=True, text=True,
-                               check=True).stdout.split()
+    leftovers = subprocess.run(
+        ["ps", "-eo", "pgid="], capture_output=True, text=True, check=True
+    ).stdout.split()
     assert not set(map(str, pids)) & set(leftovers)
