@@ -12,9 +12,7 @@ from aircast.forecaster import Forecaster
 from .conftest import END, history_body, locations_frame, synthetic_measurements
 
 
-def test_single_forecast_matches_the_forecaster(
-    client: TestClient, forecaster: Forecaster
-) -> None:
+def test_single_forecast_matches_the_forecaster(client: TestClient, forecaster: Forecaster) -> None:
     response = client.post("/v1/forecast", json=history_body(hours=200))
     assert response.status_code == 200, response.text
     body = response.json()
@@ -39,9 +37,7 @@ def test_single_forecast_matches_the_forecaster(
         issue_times=pd.DataFrame({"location_id": [1], "issue_time": [END]}),
     )
     expected = forecaster.predict(features)
-    assert [row["point"] for row in body["forecasts"]] == pytest.approx(
-        expected["point"].tolist()
-    )
+    assert [row["point"] for row in body["forecasts"]] == pytest.approx(expected["point"].tolist())
 
 
 @pytest.mark.parametrize(("horizons", "expected"), [("3..5", [3, 4, 5]), ("5..3", [3, 4, 5])])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.resources
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -40,6 +41,19 @@ def _known_zone(value: str) -> str:
     return value
 
 
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def _rfc3339_text(value: Any) -> Any:
+    # FastAPI validates bodies in pydantic's Python mode, where a lax datetime also takes
+    # numbers (epoch seconds): the contract says RFC 3339 string, so only that passes.
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        raise ValueError(
+            "must be an RFC 3339 date-time string with an offset, e.g. 2024-03-01T12:00:00Z"
+        )
+    return value
+
+
 def _integral(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer():
         return int(value)
@@ -63,6 +77,7 @@ TimeZone = Annotated[
     AfterValidator(_known_zone),
     WithJsonSchema({"type": "string", "enum": list(TIMEZONES)}),
 ]
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
 Measurement = Annotated[JsonFloat, Field(ge=-VALUE_LIMIT, le=VALUE_LIMIT)]
 
 
@@ -178,7 +193,7 @@ class Series(_Input):
     """Hourly values of one parameter, oldest first, ending at ``end``."""
 
     parameter: Parameter
-    end: AwareDatetime = Field(
+    end: Timestamp = Field(
         description="Hour-ending time of the last value (truncated to the hour)."
     )
     values: list[Measurement | None] = Field(

@@ -44,7 +44,30 @@ async def _read(function: Callable[..., T], *args: Any) -> T:
         ) from error
 
 
-@router.get("/locations", response_model=LocationPage, responses=problems.responses(401, 422, 503))
+_LINKS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "One page of locations.",
+        "links": {
+            "ForecastFirstLocation": {
+                "operationId": "forecast_location",
+                "parameters": {"location_id": "$response.body#/items/0/location_id"},
+                "description": "Forecast the first location of this page.",
+            },
+            "NextPage": {
+                "operationId": "list_locations",
+                "parameters": {"cursor": "$response.body#/next_cursor"},
+                "description": "The next page (when `next_cursor` is not null).",
+            },
+        },
+    }
+}
+
+
+@router.get(
+    "/locations",
+    response_model=LocationPage,
+    responses={**_LINKS, **problems.responses(401, 422, 503)},
+)
 async def list_locations(
     reader: ReaderDep,
     parameter: Annotated[Parameter, Query(description="Only locations measuring it.")] = "pm25",
