@@ -130,21 +130,11 @@ def _selection_options(command: Callable[..., None]) -> Callable[..., None]:
 
 
 def _selection(**opts: object) -> LocationSelection:
-    from aircast.ingest import LocationSelection
-    from aircast.settings import IngestSettings
+    from aircast.ingest import selection_from_variables
 
-    settings = IngestSettings()
-    values = {
-        "location_ids": opts.get("locations") or settings.ingest_location_ids,
-        "bbox": opts.get("bbox"),
-        "coordinates": opts.get("coordinates"),
-        "radius": opts.get("radius"),
-        "iso": opts.get("iso"),
-        "parameters": opts.get("parameters") or settings.ingest_parameters,
-        "monitor": opts.get("monitor"),
-    }
+    values = {**opts, "location_ids": opts.get("locations")}
     try:
-        return LocationSelection.from_mapping(values)
+        return selection_from_variables(values)
     except ValueError as exc:
         fail(f"{exc}.")
 
@@ -280,6 +270,181 @@ def backfill(since: str, until: str | None, source: str, **opts: object) -> None
         except ValueError as exc:
             fail(f"{exc}.")
     _print_summary(summary)
+
+
+# ------------------------------------------------------------------------------ models
+
+
+def _model_name(parameter: str | None) -> str:
+    from aircast.registry import model_name
+    from aircast.settings import TrainingSettings
+
+    return model_name(parameter or TrainingSettings().train_parameter)
+
+
+@contextlib.contextmanager
+def _registry_errors() -> Iterator[None]:
+    from aircast.registry import RegistryError
+
+    try:
+        yield
+    except RegistryError as exc:
+        fail(str(exc))
+    except ConnectionError as exc:  # pragma: no cover - depends on the network
+        fail(f"cannot reach the MLflow server ({exc}); check MLFLOW_TRACKING_URI.")
+
+
+@main.command()
+@click.option("--parameter", help="Parameter to forecast (default AIRCAST_TRAIN_PARAMETER).")
+@click.option("--iterations", type=int, help="CatBoost rounds (default AIRCAST_TRAIN_ITERATIONS).")
+def train(parameter: str | None, iterations: int | None) -> None:
+    """Train, backtest and register a forecaster; the gate decides champion or challenger."""
+    from rich.table import Table
+
+    from aircast.ingest import database_url
+    from aircast.settings import GateSettings, TrainingSettings
+    from aircast.training import TrainingError
+    from aircast.training import train as run_training
+
+    overrides: dict[str, object] = {}
+    if parameter:
+        overrides["train_parameter"] = parameter
+    if iterations:
+        overrides["train_iterations"] = iterations
+    settings = TrainingSettings().model_copy(update=overrides)
+    started = time.perf_counter()
+    with _registry_errors(), console.status("training") as status:
+
+        def progress(message: str) -> None:
+            status.update(message)
+            console.print(f"[dim]{time.perf_counter() - started:6.1f}s[/] {message}")
+
+        try:
+            report = run_training(database_url(), settings, GateSettings(), progress=progress)
+        except TrainingError as exc:
+            fail(str(exc))
+    table = Table(title=f"{report.name} v{report.version}: backtest MAE by horizon")
+    for column in ("h", "aircast", "persistence", "seasonal naive", "skill", "coverage"):
+        table.add_column(column, justify="right")
+    for h, row in report.by_horizon.iterrows():
+        table.add_row(
+            str(h),
+            f"{row['mae_aircast']:.2f}",
+            f"{row['mae_persistence']:.2f}",
+            f"{row['mae_seasonal_naive']:.2f}",
+            f"{row['skill']:.1%}",
+            f"{row['coverage']:.2f}",
+        )
+    Console().print(table)
+    colour = "green" if report.decision.promote else "yellow"
+    Console().print(
+        f"[bold {colour}]{report.name} v{report.version} → {report.decision.alias}[/]: "
+        f"{report.decision.reason} (run {report.run_id})"
+    )
+
+
+@main.command()
+@click.option("--version", "version", type=int, required=True, help="Version to serve.")
+@click.option("--parameter", help="Parameter of the model (default AIRCAST_TRAIN_PARAMETER).")
+def promote(version: int, parameter: str | None) -> None:
+    """Make a registered version the champion (operator override of the gate)."""
+    from aircast.registry import promote as promote_version
+
+    name = _model_name(parameter)
+    with _registry_errors():
+        previous = promote_version(name, version, reason="manual: aircast promote")
+    Console().print(
+        f"{name}: champion is now v{version}"
+        + (f" (was v{previous})" if previous is not None else "")
+    )
+
+
+@main.command()
+@click.option("--parameter", help="Parameter of the model (default AIRCAST_TRAIN_PARAMETER).")
+def rollback(parameter: str | None) -> None:
+    """Move the champion back to the previous champion."""
+    from aircast.registry import rollback as rollback_champion
+
+    name = _model_name(parameter)
+    with _registry_errors():
+        current, target = rollback_champion(name)
+    Console().print(f"{name}: champion rolled back from v{current} to v{target}")
+
+
+# ---------------------------------------------------------------------------------- demo
+
+
+@main.command()
+@click.option("--port", type=int, default=8000, show_default=True, help="Port of the API.")
+@click.option(
+    "--from-csv",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Ingest an OpenAQ CSV export instead of calling an API.",
+)
+@click.option(
+    "--location-ids",
+    default="",
+    help="Comma-separated OpenAQ location ids (real OpenAQ; default: reference monitors in "
+    "Albuquerque).",
+)
+@click.option(
+    "--lookback-days", type=int, default=120, show_default=True, help="History to ingest."
+)
+@click.option(
+    "--train-iterations", type=int, default=300, show_default=True, help="CatBoost rounds."
+)
+@click.option(
+    "--exit-when-ready",
+    is_flag=True,
+    help="Stop everything once the first forecast works (for scripts).",
+)
+def demo(
+    port: int,
+    from_csv: Path | None,
+    location_ids: str,
+    lookback_days: int,
+    train_iterations: int,
+    exit_when_ready: bool,
+) -> None:
+    """Run the whole system locally: ingest → train → register → serve."""
+    import httpx
+
+    from aircast.demo import Demo, DemoError, DemoOptions, usage_text
+    from aircast.stack import StackError
+
+    options = DemoOptions(
+        port=port,
+        from_csv=from_csv,
+        location_ids=location_ids,
+        lookback_days=lookback_days,
+        train_iterations=train_iterations,
+    )
+    started = time.monotonic()
+    try:
+        with Demo(options, console=console) as run:
+            if run.location_id is not None:
+                answer = httpx.get(
+                    f"{run.api_url}/v1/locations/{run.location_id}/forecast",
+                    params={"parameter": "pm25", "horizons": "1..24"},
+                    timeout=30,
+                )
+                if answer.status_code != 200:
+                    fail(f"the first forecast failed ({answer.status_code}): {answer.text[:300]}")
+            console.print(
+                f"[bold green]aircast is up[/]: first forecast served "
+                f"{time.monotonic() - started:.0f} s after start"
+            )
+            click.echo(usage_text(run), err=False)
+            sys.stdout.flush()
+            if exit_when_ready:
+                return
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:
+        console.print("demo stopped; every process it started is gone")
+    except (DemoError, StackError) as exc:
+        fail(str(exc))
 
 
 if __name__ == "__main__":  # pragma: no cover

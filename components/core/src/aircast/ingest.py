@@ -9,7 +9,7 @@ re-run neither loses nor duplicates rows (the upsert skips unchanged rows).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -102,6 +102,22 @@ class LocationSelection:
                 "--locations), a bbox, coordinates with a radius, or a country code"
             )
         return selection
+
+
+def selection_from_variables(
+    values: Mapping[str, Any], settings: IngestSettings | None = None
+) -> LocationSelection:
+    """A selection from pipeline variables / CLI options, falling back to ``AIRCAST_INGEST_*``.
+
+    Empty values count as unset, so a Mage trigger without variables ingests what the
+    deployment configured.
+    """
+    s = settings or IngestSettings()
+    merged = {k: v for k, v in values.items() if v not in (None, "", [])}
+    if not any(k in merged for k in ("location_ids", "bbox", "coordinates", "iso")):
+        merged["location_ids"] = s.ingest_location_ids
+    merged.setdefault("parameters", s.ingest_parameters)
+    return LocationSelection.from_mapping(merged)
 
 
 @dataclass
@@ -280,6 +296,20 @@ def store_validated(conninfo: str, frame: pd.DataFrame, *, source: str) -> Inges
     return summary
 
 
+def _batched(pages: Iterable[pd.DataFrame], rows: int) -> Iterator[pd.DataFrame]:
+    """Concatenate consecutive pages until about ``rows`` rows (fewer, larger commits)."""
+    pending: list[pd.DataFrame] = []
+    size = 0
+    for page in pages:
+        pending.append(page)
+        size += len(page)
+        if size >= rows:
+            yield pd.concat(pending, ignore_index=True)
+            pending, size = [], 0
+    if pending:
+        yield pd.concat(pending, ignore_index=True)
+
+
 def _sensor_windows(
     conninfo: str,
     sensors: Sequence[Sensor],
@@ -309,12 +339,14 @@ def ingest_api(
     ingest_settings: IngestSettings | None = None,
     observer: IngestObserver | None = None,
     migrate: bool = True,
+    batch_rows: int = 5_000,
 ) -> IngestSummary:
     """Fetch ``selection`` from the OpenAQ API into the store.
 
     Without ``since`` each sensor resumes after its watermark (or starts
     ``AIRCAST_INGEST_INITIAL_LOOKBACK_HOURS`` back); with it, the window ``(since, until]`` is
-    fetched whole (a backfill). ``until`` defaults to the last complete hour.
+    fetched whole (a backfill). ``until`` defaults to the last complete hour. Pages are
+    committed in batches of about ``batch_rows`` rows, each with its watermark.
     """
     observer = observer or _Quiet()
     started = time.monotonic()
@@ -338,8 +370,8 @@ def ingest_api(
         with psycopg.connect(conninfo) as conn:
             for sensor, start in windows:
                 if start < end:
-                    for page in api.hours(sensor, start, end):
-                        batch = store_raw(conn, page, source="openaq-api")
+                    for chunk in _batched(api.hours(sensor, start, end), batch_rows):
+                        batch = store_raw(conn, chunk, source="openaq-api")
                         summary.add(batch)
                         observer.stored(sensor, batch)
                 observer.finished(sensor)

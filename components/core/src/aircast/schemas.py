@@ -157,21 +157,21 @@ def _canonical_unit(unit: pd.Series) -> pd.Series:
 
 def _convert(parameter: pd.Series, unit: pd.Series, value: pd.Series) -> pd.Series:
     """Values in the parameter's canonical unit; NaN where the unit cannot be converted."""
-    target = parameter.map(CANONICAL_UNITS)
-    out = pd.Series(np.nan, index=value.index, dtype="float64")
-    same = unit == target
-    out[same] = value[same]
-    mg = (target == "µg/m³") & (unit == "mg/m³")
-    out[mg] = value[mg] * 1000.0
+    param = parameter.to_numpy(dtype=object)
+    units = unit.to_numpy(dtype=object)
+    values = value.to_numpy(dtype="float64", na_value=np.nan)
+    target = parameter.map(CANONICAL_UNITS).to_numpy(dtype=object)
+    factor = np.full(len(values), np.nan)
+    factor[units == target] = 1.0
+    factor[(target == "µg/m³") & (units == "mg/m³")] = 1000.0
     for gas, mass in _MOLAR_MASS.items():
-        is_gas = parameter == gas
-        ppm = is_gas & (unit == "ppm")
-        ppb = is_gas & (unit == "ppb")
-        out[ppm] = value[ppm] * mass * 1000.0 / _MOLAR_VOLUME
-        out[ppb] = value[ppb] * mass / _MOLAR_VOLUME
-    fahrenheit = (parameter == "temperature") & (unit == "f")
-    out[fahrenheit] = (value[fahrenheit] - 32.0) * 5.0 / 9.0
-    return out
+        is_gas = param == gas
+        factor[is_gas & (units == "ppm")] = mass * 1000.0 / _MOLAR_VOLUME
+        factor[is_gas & (units == "ppb")] = mass / _MOLAR_VOLUME
+    out = values * factor
+    fahrenheit = (param == "temperature") & (units == "f")
+    out[fahrenheit] = (values[fahrenheit] - 32.0) * 5.0 / 9.0
+    return pd.Series(out, index=value.index, dtype="float64")
 
 
 def empty_raw() -> pd.DataFrame:

@@ -94,8 +94,8 @@ def synthetic_dataset(
     n = len(grid)
     local = grid.tz_convert("Europe/Zurich")
     hour = local.hour.to_numpy()
-    weekday = local.dayofweek.to_numpy()
-    doy = local.dayofyear.to_numpy()
+    weekday = local.day_of_week.to_numpy()
+    doy = local.day_of_year.to_numpy()
     # Morning and evening traffic peaks; weekends are cleaner; winter inversions trap pollution.
     diurnal = 1 + 0.35 * np.exp(-((hour - 8) ** 2) / 4.0) + 0.45 * np.exp(-((hour - 19) ** 2) / 6.0)
     weekly = np.where(weekday >= 5, 0.78, 1.0)

@@ -213,14 +213,13 @@ def upsert_measurements(
 
 
 def _jsonable(value: Any) -> Any:
-    if value is None:
+    # NaT passes for a datetime, so it must be caught before the isinstance check below.
+    if value is None or value is pd.NaT or value is pd.NA:
         return None
     if isinstance(value, float) and math.isnan(value):
         return None
     if isinstance(value, (pd.Timestamp, datetime)):
         return value.isoformat()
-    if value is pd.NaT or value is pd.NA:
-        return None
     if hasattr(value, "item"):  # numpy scalars
         return _jsonable(value.item())
     return value
