@@ -144,3 +144,59 @@ class IngestSettings(_Settings):
         ge=1,
         description="Hours fetched for a sensor that has no watermark yet.",
     )
+
+
+class TrainingSettings(_Settings):
+    """What `aircast train` and the Mage pipeline `train_forecaster` fit and how."""
+
+    train_parameter: str = Field(default="pm25", description="OpenAQ parameter to forecast.")
+    train_covariates: str = Field(
+        default="pm10,no2,temperature,relativehumidity",
+        description="Comma-separated co-located parameters used as features when reported.",
+    )
+    train_horizons: int = Field(default=24, ge=1, le=168, description="Forecast hours 1..N.")
+    train_history_days: int = Field(
+        default=365, ge=7, description="Days of measurements loaded for a training."
+    )
+    train_iterations: int = Field(default=600, ge=1, description="CatBoost boosting rounds.")
+    train_depth: int = Field(default=7, ge=1, le=16, description="CatBoost tree depth.")
+    train_learning_rate: float = Field(default=0.08, gt=0, description="CatBoost learning rate.")
+    train_threads: int = Field(default=2, ge=1, description="CatBoost thread count.")
+    train_seed: int = Field(default=0, description="Seed for CatBoost and row sampling.")
+    train_max_rows: int = Field(
+        default=800_000, ge=1000, description="Cap on (issue time, horizon) training rows."
+    )
+    train_backtest_days: int = Field(
+        default=14, ge=1, description="Length of each rolling-origin backtest window."
+    )
+    train_backtest_folds: int = Field(
+        default=1, ge=1, description="Number of rolling origins (refits) in the backtest."
+    )
+    train_calibration_days: int = Field(
+        default=14, ge=0, description="Days before each origin held out to calibrate p10/p90."
+    )
+    train_experiment: str = Field(
+        default="aircast-training", description="MLflow experiment of the training runs."
+    )
+
+    def covariates(self) -> tuple[str, ...]:
+        """The covariate list, without the target and blanks."""
+        names = (p.strip() for p in self.train_covariates.split(","))
+        return tuple(p for p in names if p and p != self.train_parameter)
+
+
+class GateSettings(_Settings):
+    """The promotion gate: relative MAE margins a new version must beat to become champion."""
+
+    gate_margin_over_champion: float = Field(
+        default=0.0,
+        ge=0,
+        lt=1,
+        description="Required relative MAE improvement over the current champion (0.02 = 2 %).",
+    )
+    gate_margin_over_persistence: float = Field(
+        default=0.05,
+        ge=0,
+        lt=1,
+        description="Required relative MAE improvement over the persistence baseline.",
+    )

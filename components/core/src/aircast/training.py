@@ -1,0 +1,367 @@
+"""One training: load → features → fit (rolling-origin backtest) → evaluate → register/gate.
+
+`aircast train` calls :func:`train`; the Mage pipeline ``train_forecaster`` calls the same
+stage functions one block each. Stages hand over through a work directory (files, not Python
+objects), so a Mage block only passes a small dict and every stage can be re-run on its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from aircast.evaluation import (
+    Backtest,
+    backtest_origins,
+    rolling_origin,
+    split_targets,
+    write_plots,
+)
+from aircast.features import FeatureSpec, build_features, build_targets
+from aircast.forecaster import Forecaster, ForecasterParams
+from aircast.registry import (
+    GateDecision,
+    GateMargins,
+    ModelNotFoundError,
+    apply_gate,
+    champion_version,
+    decide,
+    load_model,
+    log_training,
+    model_name,
+)
+from aircast.settings import GateSettings, TrainingSettings
+
+Progress = Callable[[str], None]
+
+
+class TrainingError(RuntimeError):
+    """Training cannot proceed (e.g. too little data); the message says what to do."""
+
+
+def _noop(_: str) -> None:
+    return None
+
+
+def feature_spec(settings: TrainingSettings) -> FeatureSpec:
+    """The feature spec a training with these settings uses."""
+    return FeatureSpec(
+        target=settings.train_parameter,
+        covariates=settings.covariates(),
+        horizons=settings.train_horizons,
+    )
+
+
+def forecaster_params(settings: TrainingSettings) -> ForecasterParams:
+    """CatBoost parameters from the settings."""
+    return ForecasterParams(
+        iterations=settings.train_iterations,
+        depth=settings.train_depth,
+        learning_rate=settings.train_learning_rate,
+        threads=settings.train_threads,
+        seed=settings.train_seed,
+        max_train_rows=settings.train_max_rows,
+    )
+
+
+def fingerprint(measurements: pd.DataFrame) -> dict[str, Any]:
+    """Rows, locations, parameters, time span and a content hash of the training data."""
+    ordered = measurements.sort_values(["location_id", "parameter", "datetime"])
+    hashed = pd.util.hash_pandas_object(
+        ordered[["location_id", "parameter", "datetime", "value"]], index=False
+    )
+    digest = hashlib.sha256(hashed.to_numpy().tobytes()).hexdigest()
+    span = pd.to_datetime(measurements["datetime"], utc=True)
+    return {
+        "rows": len(measurements),
+        "locations": int(measurements["location_id"].nunique()),
+        "parameters": ",".join(sorted(measurements["parameter"].unique())),
+        "start": span.min().isoformat() if len(span) else "",
+        "end": span.max().isoformat() if len(span) else "",
+        "sha256": digest,
+    }
+
+
+# ----------------------------------------------------------------------------- stages
+
+
+def stage_load(
+    workdir: Path,
+    conninfo: str,
+    settings: TrainingSettings,
+    *,
+    until: pd.Timestamp | None = None,
+    progress: Progress = _noop,
+) -> dict[str, Any]:
+    """Read the training window from the aircast DB into ``workdir``."""
+    from aircast.store import load_locations, load_measurements
+
+    spec = feature_spec(settings)
+    end = until or pd.Timestamp.now(tz="UTC").floor("h")
+    since = end - pd.Timedelta(days=settings.train_history_days)
+    progress(f"loading {', '.join(spec.parameters)} since {since:%Y-%m-%d}")
+    measurements = load_measurements(conninfo, list(spec.parameters), since=since, until=end)
+    locations = load_locations(conninfo)
+    return stage_frames(workdir, measurements, locations, settings)
+
+
+def stage_frames(
+    workdir: Path, measurements: pd.DataFrame, locations: pd.DataFrame, settings: TrainingSettings
+) -> dict[str, Any]:
+    """Put already-loaded frames into ``workdir`` (the entry point for in-memory data)."""
+    target = settings.train_parameter
+    if not (measurements["parameter"] == target).any():
+        raise TrainingError(
+            f"no {target} measurements to train on; run `aircast ingest` (or the "
+            "ingest_openaq pipeline) first"
+        )
+    workdir.mkdir(parents=True, exist_ok=True)
+    measurements.to_pickle(workdir / "measurements.pkl")
+    locations.to_pickle(workdir / "locations.pkl")
+    fp = fingerprint(measurements)
+    (workdir / "fingerprint.json").write_text(json.dumps(fp))
+    return {"workdir": str(workdir), **fp}
+
+
+def stage_features(
+    workdir: Path, settings: TrainingSettings, *, progress: Progress = _noop
+) -> dict[str, Any]:
+    """Build features and targets on the full hourly grid."""
+    spec = feature_spec(settings)
+    measurements = pd.read_pickle(workdir / "measurements.pkl")  # noqa: S301 - our own file
+    locations = pd.read_pickle(workdir / "locations.pkl")  # noqa: S301
+    progress("building features")
+    features = build_features(measurements, locations, spec)
+    targets = build_targets(measurements, spec)
+    features.to_pickle(workdir / "features.pkl")
+    targets.to_pickle(workdir / "targets.pkl")
+    return {"workdir": str(workdir), "rows": len(features), "features": len(spec.feature_names())}
+
+
+def _fitter(
+    spec: FeatureSpec, params: ForecasterParams, calibration_days: int
+) -> Callable[[pd.DataFrame, pd.DataFrame], Forecaster]:
+    """Fit on all but the last ``calibration_days`` (already censored at the origin), and
+    calibrate the interval on those days."""
+
+    def fit(features: pd.DataFrame, targets: pd.DataFrame) -> Forecaster:
+        model = Forecaster(spec, params)
+        if calibration_days <= 0:
+            return model.fit(features, targets)
+        issue = pd.DatetimeIndex(features["issue_time"])
+        cut = issue.max() + pd.Timedelta(hours=1) - pd.Timedelta(days=calibration_days)
+        rows, censored, _ = split_targets(features, targets, cut, cut)
+        cal = np.asarray(issue >= cut)
+        if rows.sum() == 0 or cal.sum() == 0:
+            return model.fit(features, targets)
+        return model.fit(features[rows], censored[rows], calibration=(features[cal], targets[cal]))
+
+    return fit
+
+
+def stage_fit(
+    workdir: Path, settings: TrainingSettings, *, progress: Progress = _noop
+) -> dict[str, Any]:
+    """Rolling-origin backtest; the model of the last origin is the candidate."""
+    spec, params = feature_spec(settings), forecaster_params(settings)
+    features = pd.read_pickle(workdir / "features.pkl")  # noqa: S301
+    targets = pd.read_pickle(workdir / "targets.pkl")  # noqa: S301
+    if features.empty:
+        raise TrainingError("no feature rows; load more history")
+    end = pd.DatetimeIndex(features["issue_time"]).max() + pd.Timedelta(hours=1)
+    window = pd.Timedelta(days=settings.train_backtest_days)
+    origins = backtest_origins(end, settings.train_backtest_folds, window)
+    start = pd.DatetimeIndex(features["issue_time"]).min()
+    if origins[0] - pd.Timedelta(days=settings.train_calibration_days + 2) <= start:
+        span = (end - start) / pd.Timedelta(days=1)
+        raise TrainingError(
+            f"{span:.0f} days of data is too little for {settings.train_backtest_folds} "
+            f"backtest fold(s) of {settings.train_backtest_days} days plus "
+            f"{settings.train_calibration_days} calibration days; ingest more history or "
+            "lower AIRCAST_TRAIN_BACKTEST_DAYS"
+        )
+    backtest, models = rolling_origin(
+        features,
+        targets,
+        _fitter(spec, params, settings.train_calibration_days),
+        origins,
+        window,
+        progress=progress,
+    )
+    if backtest.cells.empty:
+        raise TrainingError("the backtest window has no observed targets; ingest more data")
+    candidate = models[-1]
+    candidate.save(workdir / "model.cb")
+    backtest.cells.to_pickle(workdir / "backtest.pkl")
+    (workdir / "window.json").write_text(
+        json.dumps({"origin": origins[-1].isoformat(), "end": end.isoformat()})
+    )
+    return {"workdir": str(workdir), "folds": len(origins), "cells": len(backtest.cells)}
+
+
+def _champion_cells(
+    name: str, workdir: Path, origin: pd.Timestamp, end: pd.Timestamp
+) -> tuple[int | None, pd.DataFrame | None]:
+    """The current champion's backtest cells on the candidate's last window."""
+    version = champion_version(name)
+    if version is None:
+        return None, None
+    try:
+        champion = load_model(name, version=version).forecaster
+    except ModelNotFoundError:
+        return None, None
+    measurements = pd.read_pickle(workdir / "measurements.pkl")  # noqa: S301
+    locations = pd.read_pickle(workdir / "locations.pkl")  # noqa: S301
+    # the champion may use another feature spec: rebuild its own features
+    features = build_features(measurements, locations, champion.spec)
+    targets = build_targets(measurements, champion.spec)
+    issue = pd.DatetimeIndex(features["issue_time"])
+    rows = np.asarray((issue >= origin) & (issue < end))
+    return version, Backtest.score(champion, features[rows], targets[rows]).cells
+
+
+def _mean_mae(cells: pd.DataFrame, column: str) -> float:
+    return float((cells[column] - cells["observed"]).abs().groupby(cells["horizon"]).mean().mean())
+
+
+def stage_evaluate(
+    workdir: Path, settings: TrainingSettings, *, progress: Progress = _noop
+) -> dict[str, Any]:
+    """Metrics per horizon, the champion on the same window, and the plots."""
+    model = Forecaster.load(workdir / "model.cb")
+    cells = pd.read_pickle(workdir / "backtest.pkl")  # noqa: S301
+    window = json.loads((workdir / "window.json").read_text())
+    origin, end = pd.Timestamp(window["origin"]), pd.Timestamp(window["end"])
+    backtest = Backtest(cells)
+    metrics = backtest.summary()
+    last = Backtest(cells[pd.DatetimeIndex(cells["issue_time"]) >= origin])
+    progress("scoring the current champion on the same window")
+    name = model_name(settings.train_parameter)
+    champion, champion_cells = _champion_cells(name, workdir, origin, end)
+    compared = last.cells
+    champion_mae: float | None = None
+    if champion_cells is not None:
+        # score both on the cells both could forecast, so the comparison is like for like
+        key = ["location_id", "issue_time", "horizon"]
+        compared = compared.merge(
+            champion_cells[[*key, "aircast"]].rename(columns={"aircast": "champion"}), on=key
+        )
+        champion_mae = _mean_mae(compared, "champion") if len(compared) else None
+        if not len(compared):
+            compared = last.cells
+    gate_numbers = {
+        "candidate_mae": _mean_mae(compared, "aircast"),
+        "persistence_mae": _mean_mae(compared, "persistence"),
+        "champion_mae": champion_mae,
+        "champion_version": champion,
+        "gate_cells": len(compared),
+    }
+    plots = write_plots(backtest, model, workdir / "plots")
+    (workdir / "metrics.json").write_text(json.dumps(metrics))
+    (workdir / "gate_numbers.json").write_text(json.dumps(gate_numbers))
+    return {"workdir": str(workdir), **gate_numbers, "plots": [p.name for p in plots]}
+
+
+@dataclass(frozen=True)
+class TrainingReport:
+    """What a training produced: the registered version and the gate's decision."""
+
+    name: str
+    version: int
+    run_id: str
+    decision: GateDecision
+    metrics: dict[str, float]
+    by_horizon: pd.DataFrame
+
+
+def stage_register(
+    workdir: Path,
+    settings: TrainingSettings,
+    gate: GateSettings,
+    *,
+    progress: Progress = _noop,
+) -> TrainingReport:
+    """Log the run, register the version, and apply the gate (alias + decision tags)."""
+    model = Forecaster.load(workdir / "model.cb")
+    metrics = json.loads((workdir / "metrics.json").read_text())
+    numbers = json.loads((workdir / "gate_numbers.json").read_text())
+    fp = json.loads((workdir / "fingerprint.json").read_text())
+    features = pd.read_pickle(workdir / "features.pkl")  # noqa: S301
+    decision = decide(
+        numbers["candidate_mae"],
+        numbers["persistence_mae"],
+        numbers["champion_mae"],
+        numbers["champion_version"],
+        GateMargins(gate.gate_margin_over_champion, gate.gate_margin_over_persistence),
+    )
+    progress("logging the run and registering the model")
+    params = {
+        **model.params.to_dict(),
+        "horizons": settings.train_horizons,
+        "covariates": ",".join(model.spec.covariates),
+        "backtest_days": settings.train_backtest_days,
+        "backtest_folds": settings.train_backtest_folds,
+        "calibration_days": settings.train_calibration_days,
+        "gate_margin_over_champion": gate.gate_margin_over_champion,
+        "gate_margin_over_persistence": gate.gate_margin_over_persistence,
+    }
+    example = features.dropna(subset=["y_lag_0"]).tail(5)
+    registered = log_training(
+        model,
+        experiment=settings.train_experiment,
+        params=params,
+        metrics=metrics,
+        fingerprint=fp,
+        input_example=example if len(example) else features.tail(5),
+        artifacts=sorted((workdir / "plots").glob("*.png")),
+        tags={"gate.decision": decision.alias},
+    )
+    apply_gate(registered.name, registered.version, decision)
+    progress(f"{registered.name} v{registered.version} → {decision.alias}: {decision.reason}")
+    cells = pd.read_pickle(workdir / "backtest.pkl")  # noqa: S301
+    return TrainingReport(
+        name=registered.name,
+        version=registered.version,
+        run_id=registered.run_id,
+        decision=decision,
+        metrics=metrics,
+        by_horizon=Backtest(cells).by_horizon(),
+    )
+
+
+def train(
+    conninfo: str | None = None,
+    settings: TrainingSettings | None = None,
+    gate: GateSettings | None = None,
+    *,
+    frames: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+    until: pd.Timestamp | None = None,
+    progress: Progress = _noop,
+) -> TrainingReport:
+    """Run every stage in a temporary work directory (what `aircast train` does).
+
+    Data comes from the aircast DB at ``conninfo``, or from ``frames`` (measurements,
+    locations) already in memory.
+    """
+    settings = settings or TrainingSettings()
+    gate = gate or GateSettings()
+    with tempfile.TemporaryDirectory(prefix="aircast-train-") as tmp:
+        workdir = Path(tmp)
+        if frames is not None:
+            stage_frames(workdir, frames[0], frames[1], settings)
+        elif conninfo is not None:
+            stage_load(workdir, conninfo, settings, until=until, progress=progress)
+        else:
+            raise ValueError("give conninfo or frames")
+        stage_features(workdir, settings, progress=progress)
+        stage_fit(workdir, settings, progress=progress)
+        stage_evaluate(workdir, settings, progress=progress)
+        return stage_register(workdir, settings, gate, progress=progress)
