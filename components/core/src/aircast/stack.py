@@ -103,6 +103,7 @@ class _Process:
     name: str
     popen: subprocess.Popen[bytes]
     log: Path
+    stop_signal: int = signal.SIGTERM
 
 
 @dataclass
@@ -149,7 +150,7 @@ class Stack:
                 cleanup()
         self._cleanups.clear()
         for proc in reversed(self._processes):
-            _stop_group(proc.popen)
+            _stop_group(proc.popen, proc.stop_signal)
         self._processes.clear()
         shutil.rmtree(self.workdir, ignore_errors=True)
         _state_file(self.workdir).unlink(missing_ok=True)
@@ -205,6 +206,7 @@ def _spawn(
     env: dict[str, str] | None = None,
     user: str | None = None,
     death_signal: int = signal.SIGTERM,
+    stop_signal: int = signal.SIGTERM,
     cwd: Path | None = None,
 ) -> _Process:
     log = stack.workdir / "logs" / f"{name}.log"
@@ -223,18 +225,20 @@ def _spawn(
         cwd=cwd,
     )
     handle.close()
-    proc = _Process(name, popen, log)
+    proc = _Process(name, popen, log, stop_signal)
     stack._processes.append(proc)
     _write_state(stack)
     return proc
 
 
-def _stop_group(popen: subprocess.Popen[bytes], grace: float = 15.0) -> None:
+def _stop_group(
+    popen: subprocess.Popen[bytes], stop_signal: int = signal.SIGTERM, grace: float = 15.0
+) -> None:
     if popen.poll() is not None:
         # The leader is gone; its group may not be.
         _kill_group(popen.pid, signal.SIGKILL)
         return
-    _kill_group(popen.pid, signal.SIGTERM)
+    _kill_group(popen.pid, stop_signal)
     try:
         popen.wait(timeout=grace)
     except subprocess.TimeoutExpired:
@@ -409,8 +413,11 @@ def _pg_bindir(settings: StackSettings) -> Path:
             return candidate
     pg_config = shutil.which("pg_config")
     if pg_config:
-        bindir = Path(subprocess.run([pg_config, "--bindir"], capture_output=True, text=True,
-                                     check=True).stdout.strip())
+        bindir = Path(
+            subprocess.run(
+                [pg_config, "--bindir"], capture_output=True, text=True, check=True
+            ).stdout.strip()
+        )
         if (bindir / "postgres").exists():
             return bindir
     initdb = shutil.which("initdb")
@@ -457,9 +464,21 @@ def _start_local_postgres(stack: Stack, settings: StackSettings) -> tuple[int, s
         os.chown(pwfile, uid, gid)
     initdb = subprocess.run(
         [
-            str(bindir / "initdb"), "-D", str(pgdir / "data"), "-U", "postgres",
-            "--pwfile", str(pwfile), "--auth", "scram-sha-256", "-E", "UTF8",
-            "--locale", "C", "--no-sync", "--no-instructions",
+            str(bindir / "initdb"),
+            "-D",
+            str(pgdir / "data"),
+            "-U",
+            "postgres",
+            "--pwfile",
+            str(pwfile),
+            "--auth",
+            "scram-sha-256",
+            "-E",
+            "UTF8",
+            "--locale",
+            "C",
+            "--no-sync",
+            "--no-instructions",
         ],
         capture_output=True,
         text=True,
@@ -476,15 +495,29 @@ def _start_local_postgres(stack: Stack, settings: StackSettings) -> tuple[int, s
         stack,
         "postgres",
         [
-            str(bindir / "postgres"), "-D", str(pgdir / "data"),
-            "-c", "listen_addresses=127.0.0.1", "-c", f"port={port}",
-            "-c", f"unix_socket_directories={pgdir}",
+            str(bindir / "postgres"),
+            "-D",
+            str(pgdir / "data"),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            f"port={port}",
+            "-c",
+            f"unix_socket_directories={pgdir}",
             # A throwaway cluster: durability buys nothing here and costs test time.
-            "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-            "-c", "max_connections=200",
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+            "-c",
+            "max_connections=200",
         ],
         user=user,
         death_signal=signal.SIGQUIT,
+        # SIGINT is PostgreSQL's "fast" shutdown: SIGTERM ("smart") waits for every client.
+        stop_signal=signal.SIGINT,
     )
     return port, "postgres", password
 
@@ -506,10 +539,18 @@ def _start_local_mlflow(stack: Stack, settings: StackSettings, partial: Endpoint
         stack,
         "mlflow",
         [
-            str(command), "server",
-            "--backend-store-uri", partial.db_url("mlflow", driver="psycopg"),
-            "--artifacts-destination", f"s3://{partial.bucket}/mlartifacts",
-            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+            str(command),
+            "server",
+            "--backend-store-uri",
+            partial.db_url("mlflow", driver="psycopg"),
+            "--artifacts-destination",
+            f"s3://{partial.bucket}/mlartifacts",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
         ],
         env={
             "MLFLOW_S3_ENDPOINT_URL": partial.s3_endpoint_url,
@@ -527,10 +568,17 @@ def _start_local(stack: Stack, settings: StackSettings) -> Endpoints:
     pg_port, pg_user, pg_password = _start_local_postgres(stack, settings)
     s3_url, s3_key, s3_secret = _start_moto(stack, settings.stack_bucket)
     partial = Endpoints(
-        backend="local", pg_host="127.0.0.1", pg_port=pg_port, pg_user=pg_user,
-        pg_password=pg_password, reader_password=secrets.token_urlsafe(16),
-        s3_endpoint_url=s3_url, s3_access_key=s3_key, s3_secret_key=s3_secret,
-        bucket=settings.stack_bucket, mlflow_tracking_uri="",
+        backend="local",
+        pg_host="127.0.0.1",
+        pg_port=pg_port,
+        pg_user=pg_user,
+        pg_password=pg_password,
+        reader_password=secrets.token_urlsafe(16),
+        s3_endpoint_url=s3_url,
+        s3_access_key=s3_key,
+        s3_secret_key=s3_secret,
+        bucket=settings.stack_bucket,
+        mlflow_tracking_uri="",
     )
     _wait_postgres(stack, partial, settings.stack_ready_timeout)
     _prepare_databases(partial)
@@ -558,8 +606,9 @@ def _start_containers(stack: Stack, settings: StackSettings) -> Endpoints:
     stack._cleanups.append(lambda: network.__exit__(None, None, None))
     pg_password = secrets.token_urlsafe(16)
     postgres = (
-        PostgresContainer("postgres:15-alpine", username="postgres", password=pg_password,
-                          dbname="postgres")
+        PostgresContainer(
+            "postgres:15-alpine", username="postgres", password=pg_password, dbname="postgres"
+        )
         .with_network(network)
         .with_network_aliases("postgres")
     )
@@ -573,32 +622,42 @@ def _start_containers(stack: Stack, settings: StackSettings) -> Endpoints:
         backend="containers",
         pg_host=postgres.get_container_host_ip(),
         pg_port=int(postgres.get_exposed_port(5432)),
-        pg_user="postgres", pg_password=pg_password,
+        pg_user="postgres",
+        pg_password=pg_password,
         reader_password=secrets.token_urlsafe(16),
         s3_endpoint_url=f"http://{minio_cfg['endpoint']}",
-        s3_access_key=minio_cfg["access_key"], s3_secret_key=minio_cfg["secret_key"],
-        bucket=settings.stack_bucket, mlflow_tracking_uri="",
+        s3_access_key=minio_cfg["access_key"],
+        s3_secret_key=minio_cfg["secret_key"],
+        bucket=settings.stack_bucket,
+        mlflow_tracking_uri="",
     )
     _wait_postgres(stack, partial, settings.stack_ready_timeout)
     _prepare_databases(partial)
     _wait_s3(stack, partial, settings.stack_ready_timeout)
     _create_bucket(partial)
-    image = DockerImage(path=str(project_root()), dockerfile_path="components/mlflow/Dockerfile",
-                        tag="aircast-mlflow:test")
+    image = DockerImage(
+        path=str(project_root()),
+        dockerfile_path="components/mlflow/Dockerfile",
+        tag="aircast-mlflow:test",
+    )
     image.build()
     mlflow = (
         DockerContainer(str(image))
         .with_network(network)
         .with_exposed_ports(5000)
-        .with_env("MLFLOW_BACKEND_STORE_URI",
-                  f"postgresql+psycopg://postgres:{pg_password}@postgres:5432/mlflow")
+        .with_env(
+            "MLFLOW_BACKEND_STORE_URI",
+            f"postgresql+psycopg://postgres:{pg_password}@postgres:5432/mlflow",
+        )
         .with_env("MLFLOW_ARTIFACTS_DESTINATION", f"s3://{settings.stack_bucket}/mlartifacts")
         .with_env("MLFLOW_S3_ENDPOINT_URL", "http://minio:9000")
         .with_env("AWS_ACCESS_KEY_ID", partial.s3_access_key)
         .with_env("AWS_SECRET_ACCESS_KEY", partial.s3_secret_key)
         .with_env("MLFLOW_WORKERS", "1")
-        .with_env("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", MLFLOW_SERVER_ENV[
-            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"])
+        .with_env(
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION",
+            MLFLOW_SERVER_ENV["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"],
+        )
     )
     mlflow.start()
     stack._cleanups.append(mlflow.stop)
@@ -627,8 +686,12 @@ def _wait_postgres(stack: Stack, endpoints: Endpoints, timeout: float) -> None:
         with psycopg.connect(endpoints.db_url("postgres"), connect_timeout=2):
             return True
 
-    wait_until(ready, what="PostgreSQL", timeout=timeout,
-               on_fail=lambda: _tail(stack.workdir / "logs" / "postgres.log"))
+    wait_until(
+        ready,
+        what="PostgreSQL",
+        timeout=timeout,
+        on_fail=lambda: _tail(stack.workdir / "logs" / "postgres.log"),
+    )
 
 
 def _prepare_databases(endpoints: Endpoints) -> None:
@@ -653,8 +716,12 @@ def _s3_client(endpoints: Endpoints) -> Any:
 
 
 def _wait_s3(stack: Stack, endpoints: Endpoints, timeout: float) -> None:
-    wait_until(lambda: bool(_s3_client(endpoints).list_buckets()), what="S3 endpoint",
-               timeout=timeout, on_fail=lambda: _tail(stack.workdir / "logs" / "s3.log"))
+    wait_until(
+        lambda: bool(_s3_client(endpoints).list_buckets()),
+        what="S3 endpoint",
+        timeout=timeout,
+        on_fail=lambda: _tail(stack.workdir / "logs" / "s3.log"),
+    )
 
 
 def _create_bucket(endpoints: Endpoints) -> None:
