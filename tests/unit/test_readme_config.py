@@ -16,7 +16,7 @@ def test_readme_configuration_table_is_current() -> None:
 
 def test_every_aircast_variable_is_described() -> None:
     table = settings_table(all_settings_classes())
-    rows = [line for line in table.splitlines()[2:]]
+    rows = table.splitlines()[2:]
     assert len(rows) >= 30
     for row in rows:
         variable, _default, meaning = (cell.strip() for cell in row.strip("|").split("|", 2))
