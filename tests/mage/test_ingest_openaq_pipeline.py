@@ -1,0 +1,72 @@
+"""The Mage pipeline ingest_openaq, run headless with `mage run` in the Mage env, fetching from
+the local OpenAQ server (in this process, reached over HTTP) into an isolated database."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pandas as pd
+import psycopg
+import pytest
+
+from aircast import store
+from aircast.openaq.server import DEFAULT_API_KEY, LocalOpenAQServer
+from aircast.openaq.synthetic import synthetic_dataset
+from aircast.stack import Stack
+
+pytestmark = [pytest.mark.integration, pytest.mark.mage]
+
+END = pd.Timestamp("2025-03-01T00:00:00Z")
+SINCE = END - pd.Timedelta(days=5)
+
+
+@pytest.fixture
+def database(stack: Stack) -> Iterator[str]:
+    name = f"mage_ingest_{uuid.uuid4().hex[:8]}"
+    url = stack.create_database(name)
+    yield url
+    stack.drop_database(name)
+
+
+def test_ingest_openaq_pipeline_lands_validated_rows(database: str, mage_run) -> None:  # type: ignore[no-untyped-def]
+    dataset = synthetic_dataset(seed=3, n_locations=2, end=END, months=1, bad_values=40)
+    with LocalOpenAQServer(dataset) as server:
+        mage_run(
+            "ingest_openaq",
+            runtime_vars={
+                "location_ids": "900001,900002",
+                "parameters": "pm25",
+                "since": SINCE.isoformat(),
+                "until": END.isoformat(),
+            },
+            env={
+                "AIRCAST_DATABASE_URL": database,
+                "AIRCAST_OPENAQ_BASE_URL": server.url,
+                "OPENAQ_API_KEY": DEFAULT_API_KEY,
+            },
+        )
+        hours_requests = [r for r in server.requests if r.path.endswith("/hours")]
+    served = dataset.measurements
+    pm25 = [loc.sensors[0].sensor_id for loc in dataset.locations]
+    window = served[
+        served["sensor_id"].isin(pm25) & (served["datetime"] > SINCE) & (served["datetime"] <= END)
+    ]
+    assert len(hours_requests) == 2  # one page per pm25 sensor
+    with psycopg.connect(database) as conn:
+        stored = conn.execute("SELECT count(*) FROM measurements").fetchone()
+        rejected = conn.execute("SELECT count(*) FROM rejected_measurements").fetchone()
+        marks = conn.execute(
+            "SELECT count(*), max(last_datetime) FROM ingest_watermarks"
+        ).fetchone()
+    assert stored is not None
+    assert rejected is not None
+    assert marks is not None
+    # Every served hour landed once: stored if plausible, rejected (with a reason) if not.
+    assert stored[0] + rejected[0] == len(window)
+    assert rejected[0] > 0
+    assert marks[0] == 2
+    assert pd.Timestamp(marks[1]) == window["datetime"].max()
+    loaded = store.load_measurements(database, "pm25")
+    assert set(loaded["location_id"]) == {900_001, 900_002}
+    assert store.load_locations(database)["is_synthetic"].all()
