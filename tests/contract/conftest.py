@@ -46,6 +46,7 @@ class LiveApi:
     url: str
     key: str
     conninfo: str
+    tracking_uri: str
     location_ids: list[int]
     process: subprocess.Popen[bytes]
 
@@ -151,7 +152,7 @@ def live_api(stack: Stack) -> Iterator[LiveApi]:
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(url, process)
-        yield LiveApi(url, API_KEY, conninfo, location_ids, process)
+        yield LiveApi(url, API_KEY, conninfo, tracking_uri, location_ids, process)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
