@@ -43,7 +43,7 @@ def _locations() -> list[Location]:
 
 
 def test_migrations_create_the_tables_and_grant_the_reader(stack: Stack, db: str) -> None:
-    assert store.current_revision(db) == "0001"
+    assert store.current_revision(db) == "0002"
     store.upgrade(db)  # a second run is a no-op
     reader = stack.endpoints.reader_url(db.rsplit("/", 1)[-1])
     with psycopg.connect(reader) as conn:
@@ -73,6 +73,16 @@ def test_upsert_counts_inserts_and_updates_and_skips_unchanged_rows(db: str) -> 
     assert again == store.UpsertResult(inserted=0, updated=0)
     assert mixed == store.UpsertResult(inserted=2, updated=1)
     assert untouched == stamp
+
+
+def test_measurements_of_unregistered_sensors_are_refused(db: str) -> None:
+    with psycopg.connect(db) as conn:
+        store.upsert_locations(conn, _locations())
+        with pytest.raises(ValueError, match=r"unregistered sensors \[404\]"):
+            store.upsert_measurements(conn, pd.concat([_frame(11, 1, range(2)),
+                                                       _frame(404, 1, range(2))]))  # fmt: skip
+        conn.rollback()
+        assert conn.execute("SELECT count(*) FROM measurements").fetchone() == (0,)
 
 
 def test_load_measurements_picks_the_fullest_sensor_and_honours_the_window(db: str) -> None:
