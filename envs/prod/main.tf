@@ -213,6 +213,8 @@ resource "aws_vpc_security_group_egress_rule" "alb_to_api" {
 }
 
 resource "aws_lb" "api" {
+  #checkov:skip=CKV_AWS_150:deletion protection follows db.deletion_protection: on in prod, off in dev so it can be destroyed.
+  #checkov:skip=CKV2_AWS_20:HTTP redirects to HTTPS whenever a certificate is set (aws_lb_listener.http_redirect); prod refuses to plan without one.
   #checkov:skip=CKV_AWS_91:ALB access logs need a log bucket with an ELB-delivery policy; the API's own JSON access logs go to CloudWatch.
   #checkov:skip=CKV2_AWS_28:WAF is priced per rule and request; API keys and rate limits in the API are the first line here.
   name                       = "${local.name}-api"

@@ -120,6 +120,10 @@ def test_checkov_has_no_failure_and_every_skip_has_a_reason(
 ) -> None:
     report = checkov_report.result()
     assert "terraform" in report.frameworks
+    if list(REPO.glob("components/*/Dockerfile")):
+        assert "dockerfile" in report.frameworks
+    if WORKFLOWS:
+        assert "github_actions" in report.frameworks
     assert report.passed > 0
     failed = [f"{f['id']} {f['resource']} ({f['file']}): {f['name']}" for f in report.failed]
     assert not failed, "checkov failures:\n" + "\n".join(failed)

@@ -279,12 +279,15 @@ def checkov_executable() -> str:
 
 
 def checkov_targets() -> list[str]:
-    """Arguments naming what checkov scans: Terraform, Dockerfiles and workflows that exist."""
+    """Arguments naming what checkov scans: Terraform, Dockerfiles and workflows that exist.
+
+    Folders only: with a mix of -d and -f, checkov 3.3 drops the -f files of some frameworks.
+    """
     args = ["-d", "modules", "-d", "envs"]
-    for dockerfile in sorted(REPO.glob("components/*/Dockerfile")):
-        args += ["-f", dockerfile.relative_to(REPO).as_posix()]
-    for workflow in workflows():
-        args += ["-f", workflow.relative_to(REPO).as_posix()]
+    if list(REPO.glob("components/*/Dockerfile")):
+        args += ["-d", "components"]
+    if workflows():
+        args += ["-d", ".github"]
     return args
 
 
@@ -310,16 +313,27 @@ def run_checkov() -> CheckovResult:
     if not reports:
         raise RuntimeError(f"checkov produced no JSON report:\n{proc.stderr[-3000:]}")
     outcome = CheckovResult()
+    seen: set[tuple[str, ...]] = set()  # a framework can report the same file twice
     for report in reports:
-        if "results" not in report:  # an empty scan reports only a summary
+        results = report.get("results")
+        if not isinstance(results, dict):  # an empty scan reports only a summary
             continue
-        outcome.frameworks.append(report.get("check_type", "?"))
-        results = report["results"]
-        outcome.passed += len(results.get("passed_checks", []))
-        for check in results.get("failed_checks", []):
-            outcome.failed.append(_describe(check))
-        for check in results.get("skipped_checks", []):
-            outcome.skipped.append(_describe(check))
+        framework = str(report.get("check_type", "?"))
+        if framework not in outcome.frameworks:
+            outcome.frameworks.append(framework)
+        for kind in ("passed_checks", "failed_checks", "skipped_checks"):
+            for check in results.get(kind, []):
+                described = _describe(check)
+                key = (kind, framework, *described.values())
+                if key in seen:
+                    continue
+                seen.add(key)
+                if kind == "passed_checks":
+                    outcome.passed += 1
+                else:
+                    (outcome.failed if kind == "failed_checks" else outcome.skipped).append(
+                        described
+                    )
     return outcome
 
 
@@ -341,12 +355,14 @@ def _json_documents(text: str) -> list[dict[str, object]]:
 
 
 def _describe(check: dict[str, object]) -> dict[str, str]:
+    result = check.get("check_result")
+    reason = result.get("suppress_comment") if isinstance(result, dict) else None
     return {
         "id": str(check.get("check_id")),
         "name": str(check.get("check_name")),
         "resource": str(check.get("resource")),
         "file": str(check.get("repo_file_path") or check.get("file_path")),
-        "reason": str(check.get("suppress_comment") or "").strip(),
+        "reason": str(reason or "").strip(),
     }
 
 
@@ -468,8 +484,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"\ncheckov ({', '.join(ck.frameworks)}): passed {ck.passed},"
                 f" failed {len(ck.failed)}, skipped {len(ck.skipped)}"
             )
+            grouped: dict[tuple[str, str], list[str]] = {}
             for s in ck.skipped:
-                print(f"  skipped {s['id']} {s['resource']} ({s['file']}): {s['reason'] or '-'}")
+                grouped.setdefault((s["id"], s["reason"]), []).append(s["resource"])
+            for (check_id, reason), resources in sorted(grouped.items()):
+                print(f"  skipped {check_id} x{len(resources)}: {reason or 'NO REASON GIVEN'}")
             for f in ck.failed:
                 print(f"  FAILED  {f['id']} {f['resource']} ({f['file']}): {f['name']}")
                 failures.append(f"checkov {f['id']} on {f['resource']} in {f['file']}")
