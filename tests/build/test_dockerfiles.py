@@ -166,3 +166,16 @@ def test_mlflow_entrypoint_upgrades_before_serving() -> None:
         '--port "${MLFLOW_PORT:-5000}"',
     ):
         assert flag in server_args
+
+
+def test_scripts_the_images_execute_are_executable() -> None:
+    """The Dockerfiles run these directly; git must carry their executable bit."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-s", "build/install-component.sh", "components/mlflow/entrypoint.sh"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert len(listed) == 2
+    assert all(line.startswith("100755 ") for line in listed), listed
