@@ -216,6 +216,9 @@ def upsert_measurements(
             payload = _binary_payload(part, codes[start : start + chunk_rows])
             with cur.copy("COPY staging_measurements FROM STDIN (FORMAT binary)") as copy:
                 copy.write(payload)
+        if len(frame) > 50_000:
+            # A fresh temp table has no statistics; big batches deserve a good join plan.
+            cur.execute("ANALYZE staging_measurements")
         unknown = cur.execute(
             """
             SELECT array_agg(DISTINCT st.sensor_id) FROM staging_measurements st
@@ -227,30 +230,40 @@ def upsert_measurements(
                 f"measurements for unregistered sensors {sorted(unknown[0])[:10]}: "
                 "store their locations first (upsert_locations)"
             )
+        # Writers of measurements take turns (per batch), so the anti-join below cannot race
+        # another writer inserting the same new hour. Cheaper than ON CONFLICT's speculative
+        # insertion, which costs about a third more per row.
+        cur.execute("SELECT pg_advisory_xact_lock(4242002)")
         cur.execute(
             """
-            WITH up AS (
-                INSERT INTO measurements AS m (sensor_id, datetime, location_id, parameter, value,
-                                               unit, coverage_count, source)
-                SELECT st.sensor_id, st.datetime, ss.location_id, ss.parameter, st.value, ss.unit,
-                       NULLIF(st.coverage_count, -1), ss.source
-                FROM staging_measurements st JOIN staging_series ss USING (series)
-                ON CONFLICT (sensor_id, datetime) DO UPDATE SET
-                    location_id = EXCLUDED.location_id, parameter = EXCLUDED.parameter,
-                    value = EXCLUDED.value, unit = EXCLUDED.unit,
-                    coverage_count = EXCLUDED.coverage_count, source = EXCLUDED.source,
-                    ingested_at = now()
-                WHERE (m.location_id, m.parameter, m.value, m.unit, m.coverage_count)
-                    IS DISTINCT FROM (EXCLUDED.location_id, EXCLUDED.parameter, EXCLUDED.value,
-                                      EXCLUDED.unit, EXCLUDED.coverage_count)
-                RETURNING (xmax = 0) AS inserted
-            )
-            SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
+            UPDATE measurements m SET
+                location_id = ss.location_id, parameter = ss.parameter, value = st.value,
+                unit = ss.unit, coverage_count = NULLIF(st.coverage_count, -1),
+                source = ss.source, ingested_at = now()
+            FROM staging_measurements st JOIN staging_series ss USING (series)
+            WHERE m.sensor_id = st.sensor_id AND m.datetime = st.datetime
+              AND (m.location_id, m.parameter, m.value, m.unit, m.coverage_count)
+                  IS DISTINCT FROM (ss.location_id, ss.parameter, st.value, ss.unit,
+                                    NULLIF(st.coverage_count, -1))
             """
         )
-        row = cur.fetchone() or (0, 0)
+        updated = cur.rowcount
+        cur.execute(
+            """
+            INSERT INTO measurements (sensor_id, datetime, location_id, parameter, value, unit,
+                                      coverage_count, source)
+            SELECT st.sensor_id, st.datetime, ss.location_id, ss.parameter, st.value, ss.unit,
+                   NULLIF(st.coverage_count, -1), ss.source
+            FROM staging_measurements st JOIN staging_series ss USING (series)
+            WHERE NOT EXISTS (
+                SELECT 1 FROM measurements m
+                WHERE m.sensor_id = st.sensor_id AND m.datetime = st.datetime
+            )
+            """
+        )
+        inserted = cur.rowcount
         cur.execute("TRUNCATE staging_series, staging_measurements")
-    return UpsertResult(inserted=int(row[0]), updated=int(row[1]))
+    return UpsertResult(inserted=inserted, updated=updated)
 
 
 def _jsonable(value: Any) -> Any:
