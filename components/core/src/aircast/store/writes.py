@@ -217,8 +217,10 @@ def upsert_measurements(
             with cur.copy("COPY staging_measurements FROM STDIN (FORMAT binary)") as copy:
                 copy.write(payload)
         if len(frame) > 50_000:
-            # A fresh temp table has no statistics; big batches deserve a good join plan.
+            # A fresh temp table has no statistics, and the default work_mem would spill the
+            # hash joins of a big batch to disk.
             cur.execute("ANALYZE staging_measurements")
+            cur.execute("SELECT set_config('work_mem', '256MB', true)")
         unknown = cur.execute(
             """
             SELECT array_agg(DISTINCT st.sensor_id) FROM staging_measurements st
