@@ -11,6 +11,7 @@ import concurrent.futures
 import os
 import re
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -209,3 +210,34 @@ def test_credentials_reach_terraform_only_as_ephemeral_variables() -> None:
             if var.isupper() and name in var:
                 assert re.search(r"ephemeral\s*=\s*true", block), f"{var} must be ephemeral"
                 assert re.search(r"sensitive\s*=\s*true", block), f"{var} must be sensitive"
+
+
+# --- The driver itself --------------------------------------------------------------------------
+
+
+def test_missing_terraform_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="terraform is not on PATH"):
+        _require(tfcheck.terraform)
+
+
+def test_provider_mirror_is_found_and_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    mirror = tmp_path / "plugins"
+    binary = mirror.joinpath(
+        *tfcheck.PROVIDER_PATH, "5.100.0", "linux_amd64", "terraform-provider-aws_v5.100.0_x5"
+    )
+    binary.parent.mkdir(parents=True)
+    binary.touch()
+    assert tfcheck._mirror_root(binary) == mirror
+    monkeypatch.setenv("AIRCAST_TF_PLUGIN_DIR", str(mirror))
+    assert tfcheck.find_provider_mirror() == mirror
+    env = tfcheck.terraform_env(tmp_path)
+    config = Path(env["TF_CLI_CONFIG_FILE"]).read_text()
+    assert f'path    = "{mirror}"' in config
+    assert "direct" in config
+
+
+def test_checkov_json_documents_are_all_read() -> None:
+    text = '[{"check_type": "terraform"}]\n{"check_type": "dockerfile"}\n'
+    assert [d["check_type"] for d in tfcheck._json_documents(text)] == ["terraform", "dockerfile"]
