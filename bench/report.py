@@ -1,0 +1,156 @@
+"""Render bench/results/*.json as the README's benchmark table (`hatch run bench:report`).
+
+Figures are read from the result files the benchmarks wrote; nothing here measures anything.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+START = "<!-- bench-table:start -->"
+END = "<!-- bench-table:end -->"
+
+
+def _load(name: str) -> dict[str, Any] | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _row(what: str, value: str, target: str, met: bool | None) -> str:
+    verdict = "—" if met is None else ("met" if met else "**missed**")
+    return f"| {what} | {value} | {target} | {verdict} |"
+
+
+def _ingest(res: dict[str, Any]) -> list[str]:
+    return [
+        _row(
+            f"upsert of {res['rows']:,} hourly rows (`bench:ingest`)",
+            f"{res['upsert_rows_per_s']:,.0f} rows/s",
+            "≥ 100,000 rows/s",
+            res["upsert_rows_per_s"] >= 100_000,
+        ),
+        _row(
+            "raw COPY into an unindexed table (ceiling)",
+            f"{res['copy_rows_per_s']:,.0f} rows/s (upsert/COPY = {res['ratio']:.2f})",
+            "—",
+            None,
+        ),
+        _row(
+            "backfill 12 months × 12 stations from the local OpenAQ server",
+            f"{res['backfill_seconds']:.1f} s",
+            "—",
+            None,
+        ),
+    ]
+
+
+def _skill(res: dict[str, Any]) -> list[str]:
+    h1, h24 = res["horizons"]["1"], res["horizons"]["24"]
+    gain24 = 1 - h24["mae"]["aircast"] / h24["mae"]["persistence"]
+    coverage = [h["coverage_p10_p90"] for h in res["horizons"].values()]
+    mean_cov = sum(coverage) / len(coverage)
+    return [
+        _row(
+            "24 h MAE vs persistence, Beijing PM2.5 test year (`bench:skill`)",
+            f"{h24['mae']['aircast']:.2f} vs {h24['mae']['persistence']:.2f} "
+            f"(−{gain24:.0%}; seasonal naive {h24['mae']['seasonal_naive']:.2f})",
+            "≥ 20 % below persistence",
+            gain24 >= 0.20,
+        ),
+        _row(
+            "1 h MAE vs persistence",
+            f"{h1['mae']['aircast']:.2f} vs {h1['mae']['persistence']:.2f}",
+            "not worse",
+            h1["mae"]["aircast"] <= h1["mae"]["persistence"],
+        ),
+        _row(
+            "p10–p90 coverage (mean over horizons 1..24)",
+            f"{mean_cov:.3f} (range {min(coverage):.3f}–{max(coverage):.3f})",
+            "0.75–0.85",
+            0.75 <= mean_cov <= 0.85,
+        ),
+        _row(
+            "training wall time, full training range, 2 cores",
+            f"{res['train_seconds'] / 60:.1f} min",
+            "< 15 min",
+            res["train_seconds"] < 15 * 60,
+        ),
+    ]
+
+
+def _api(res: dict[str, Any]) -> list[str]:
+    ours, theirs = res["aircast"], res["mlflow_serve"]
+    return [
+        _row(
+            "single-row forecasts: aircast vs `mlflow models serve` (`bench:api`)",
+            f"{ours['single']['rps']:,.0f} vs {theirs['single']['rps']:,.0f} req/s "
+            f"(×{res['ratio_single_rps']:.1f}); p50 {ours['single']['p50_ms']:.1f} ms, "
+            f"p99 {ours['single']['p99_ms']:.1f} ms",
+            "≥ 5×",
+            res["ratio_single_rps"] >= 5,
+        ),
+        _row(
+            "100-location batches: aircast vs `mlflow models serve`",
+            f"{ours['batch100']['rps']:,.0f} vs {theirs['batch100']['rps']:,.0f} req/s; "
+            f"p99 {ours['batch100']['p99_ms']:.1f} vs {theirs['batch100']['p99_ms']:.1f} ms",
+            "—",
+            None,
+        ),
+        _row(
+            "DB-backed single-location forecast, p99 at 200 req/s",
+            f"{res['p99_ms_at_200rps_db']:.1f} ms",
+            "≤ 20 ms",
+            res["p99_ms_at_200rps_db"] <= 20,
+        ),
+        _row(
+            "1,000-location batch",
+            f"{res['batch1000_ms']:.1f} ms",
+            "≤ 100 ms",
+            res["batch1000_ms"] <= 100,
+        ),
+        _row(
+            "ready after start (MLflow reachable)",
+            f"{res['ready_seconds']:.2f} s",
+            "≤ 5 s",
+            res["ready_seconds"] <= 5,
+        ),
+        _row("resident memory", f"{res['rss_mb']:.0f} MB", "≤ 300 MB", res["rss_mb"] <= 300),
+    ]
+
+
+def table() -> str:
+    """The Markdown table of every result file present."""
+    lines = ["| benchmark | measured | target | |", "|---|---|---|---|"]
+    for name, render in (("ingest", _ingest), ("skill", _skill), ("api", _api)):
+        res = _load(name)
+        if res is None:
+            lines.append(_row(f"`bench:{name}`", "not run yet", "—", None))
+            continue
+        lines += render(res)
+    return "\n".join(lines)
+
+
+def render_readme(text: str) -> str:
+    """``text`` with the benchmark table between the markers regenerated."""
+    head, sep, rest = text.partition(START)
+    if not sep:
+        raise ValueError(f"README has no {START} marker")
+    _, _, tail = rest.partition(END)
+    return f"{head}{START}\n{table()}\n{END}{tail}"
+
+
+def main() -> None:
+    """Print the table; with --write, also put it into README.md."""
+    print(table())
+    if "--write" in sys.argv:
+        readme = ROOT / "README.md"
+        readme.write_text(render_readme(readme.read_text()))
+
+
+if __name__ == "__main__":
+    main()
