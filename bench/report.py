@@ -41,7 +41,7 @@ def _ingest(res: dict[str, Any]) -> list[str]:
             None,
         ),
         _row(
-            "backfill 12 months × 12 stations from the local OpenAQ server",
+            "backfill 12 months x 12 stations from the local OpenAQ server",
             f"{res['backfill_seconds']:.1f} s",
             "—",
             None,
@@ -58,7 +58,7 @@ def _skill(res: dict[str, Any]) -> list[str]:
         _row(
             "24 h MAE vs persistence, Beijing PM2.5 test year (`bench:skill`)",
             f"{h24['mae']['aircast']:.2f} vs {h24['mae']['persistence']:.2f} "
-            f"(−{gain24:.0%}; seasonal naive {h24['mae']['seasonal_naive']:.2f})",
+            f"(-{gain24:.0%}; seasonal naive {h24['mae']['seasonal_naive']:.2f})",
             "≥ 20 % below persistence",
             gain24 >= 0.20,
         ),
@@ -69,9 +69,9 @@ def _skill(res: dict[str, Any]) -> list[str]:
             h1["mae"]["aircast"] <= h1["mae"]["persistence"],
         ),
         _row(
-            "p10–p90 coverage (mean over horizons 1..24)",
-            f"{mean_cov:.3f} (range {min(coverage):.3f}–{max(coverage):.3f})",
-            "0.75–0.85",
+            "p10-p90 coverage (mean over horizons 1..24)",
+            f"{mean_cov:.3f} (range {min(coverage):.3f}-{max(coverage):.3f})",
+            "0.75-0.85",
             0.75 <= mean_cov <= 0.85,
         ),
         _row(
@@ -89,9 +89,9 @@ def _api(res: dict[str, Any]) -> list[str]:
         _row(
             "single-row forecasts: aircast vs `mlflow models serve` (`bench:api`)",
             f"{ours['single']['rps']:,.0f} vs {theirs['single']['rps']:,.0f} req/s "
-            f"(×{res['ratio_single_rps']:.1f}); p50 {ours['single']['p50_ms']:.1f} ms, "
+            f"(x{res['ratio_single_rps']:.1f}); p50 {ours['single']['p50_ms']:.1f} ms, "
             f"p99 {ours['single']['p99_ms']:.1f} ms",
-            "≥ 5×",
+            "≥ 5x",
             res["ratio_single_rps"] >= 5,
         ),
         _row(
