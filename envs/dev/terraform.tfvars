@@ -11,6 +11,7 @@ db = {
   backup_retention_period = 3
   deletion_protection     = false
   final_snapshot          = false
+  performance_insights    = false # not offered on db.t4g.micro
 }
 
 services = {

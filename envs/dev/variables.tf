@@ -56,13 +56,14 @@ variable "log_retention_days" {
 variable "db" {
   description = "Sizing and protection of both RDS instances."
   type = object({
-    instance_class          = optional(string, "db.t4g.small")
+    instance_class          = optional(string, "db.t4g.medium")
     allocated_storage       = optional(number, 20)
     max_allocated_storage   = optional(number, 100)
     multi_az                = optional(bool, true)
     backup_retention_period = optional(number, 14)
     deletion_protection     = optional(bool, true)
     final_snapshot          = optional(bool, true)
+    performance_insights    = optional(bool, true)
   })
   default  = {}
   nullable = false

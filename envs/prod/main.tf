@@ -114,6 +114,7 @@ module "mlflow_db" {
   backup_retention_period     = var.db.backup_retention_period
   deletion_protection         = var.db.deletion_protection
   final_snapshot              = var.db.final_snapshot
+  performance_insights        = var.db.performance_insights
 }
 
 module "mage_db" {
@@ -136,6 +137,7 @@ module "mage_db" {
   backup_retention_period     = var.db.backup_retention_period
   deletion_protection         = var.db.deletion_protection
   final_snapshot              = var.db.final_snapshot
+  performance_insights        = var.db.performance_insights
 }
 
 # --- Secrets ------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ single_nat_gateway = false
 log_retention_days = 365
 
 db = {
-  instance_class          = "db.t4g.small"
+  instance_class          = "db.t4g.medium" # smallest class with Performance Insights
   multi_az                = true
   backup_retention_period = 14
   deletion_protection     = true

@@ -82,6 +82,7 @@ resource "aws_iam_role_policy_attachment" "monitoring" {
 
 resource "aws_db_instance" "this" {
   #checkov:skip=CKV_AWS_157:multi_az is a variable (default true); dev sets it false to halve the cost.
+  #checkov:skip=CKV_AWS_353:Performance Insights is a variable (default true); dev's micro class does not offer it.
   identifier     = var.identifier
   engine         = "postgres"
   engine_version = var.engine_version
@@ -124,9 +125,9 @@ resource "aws_db_instance" "this" {
   final_snapshot_identifier = var.final_snapshot ? "${var.identifier}-final" : null
 
   enabled_cloudwatch_logs_exports       = ["postgresql", "upgrade"]
-  performance_insights_enabled          = true
-  performance_insights_kms_key_id       = var.kms_key_arn
-  performance_insights_retention_period = 7
+  performance_insights_enabled          = var.performance_insights
+  performance_insights_kms_key_id       = var.performance_insights ? var.kms_key_arn : null
+  performance_insights_retention_period = var.performance_insights ? 7 : null
   monitoring_interval                   = var.monitoring_interval
   monitoring_role_arn                   = var.monitoring_interval > 0 ? aws_iam_role.monitoring[0].arn : null
 

@@ -12,9 +12,9 @@ variable "engine_version" {
 }
 
 variable "instance_class" {
-  description = "Instance class."
+  description = "Instance class (micro and small burstable classes need performance_insights = false)."
   type        = string
-  default     = "db.t4g.micro"
+  default     = "db.t4g.medium"
   nullable    = false
 }
 
@@ -139,6 +139,13 @@ variable "monitoring_interval" {
     condition     = contains([0, 1, 5, 10, 15, 30, 60], var.monitoring_interval)
     error_message = "monitoring_interval must be one of 0, 1, 5, 10, 15, 30, 60."
   }
+}
+
+variable "performance_insights" {
+  description = "Performance Insights (not offered on the micro and small burstable classes)."
+  type        = bool
+  default     = true
+  nullable    = false
 }
 
 variable "log_min_duration_ms" {
