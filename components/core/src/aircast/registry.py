@@ -274,9 +274,9 @@ class GateDecision:
         return {
             "gate.decision": self.alias,
             "gate.reason": self.reason,
-            "gate.candidate_mae": f"{self.candidate_mae:.6g}",
-            "gate.persistence_mae": f"{self.persistence_mae:.6g}",
-            "gate.champion_mae": "" if self.champion_mae is None else f"{self.champion_mae:.6g}",
+            "gate.candidate_mae": f"{self.candidate_mae:.10g}",
+            "gate.persistence_mae": f"{self.persistence_mae:.10g}",
+            "gate.champion_mae": "" if self.champion_mae is None else f"{self.champion_mae:.10g}",
             "gate.champion_version": ""
             if self.champion_version is None
             else str(self.champion_version),

@@ -90,6 +90,49 @@ def fingerprint(measurements: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+_VARIABLES = {
+    "parameter": "train_parameter",
+    "covariates": "train_covariates",
+    "horizons": "train_horizons",
+    "history_days": "train_history_days",
+    "iterations": "train_iterations",
+    "depth": "train_depth",
+    "learning_rate": "train_learning_rate",
+    "threads": "train_threads",
+    "seed": "train_seed",
+    "max_rows": "train_max_rows",
+    "backtest_days": "train_backtest_days",
+    "backtest_folds": "train_backtest_folds",
+    "calibration_days": "train_calibration_days",
+    "experiment": "train_experiment",
+}
+
+
+def settings_from_variables(variables: dict[str, Any]) -> TrainingSettings:
+    """AIRCAST_TRAIN_* settings overridden by non-empty pipeline variables (e.g. Mage's
+    ``iterations``, ``backtest_days``); values are validated like the environment's."""
+    overrides = {
+        field: variables[key]
+        for key, field in _VARIABLES.items()
+        if variables.get(key) not in (None, "")
+    }
+    base = TrainingSettings().model_dump()
+    return TrainingSettings.model_validate({**base, **overrides})
+
+
+def new_workdir(prefix: str = "aircast-train-") -> Path:
+    """A fresh work directory for a staged training (removed by :func:`stage_register`'s
+    caller via :func:`remove_workdir`)."""
+    return Path(tempfile.mkdtemp(prefix=prefix))
+
+
+def remove_workdir(workdir: Path) -> None:
+    """Delete a work directory made by :func:`new_workdir`."""
+    import shutil
+
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
 # ----------------------------------------------------------------------------- stages
 
 
@@ -98,14 +141,15 @@ def stage_load(
     conninfo: str,
     settings: TrainingSettings,
     *,
-    until: pd.Timestamp | None = None,
+    until: pd.Timestamp | str | None = None,
     progress: Progress = _noop,
 ) -> dict[str, Any]:
-    """Read the training window from the aircast DB into ``workdir``."""
+    """Read the training window (ending at ``until``, default now) from the aircast DB."""
     from aircast.store import load_locations, load_measurements
 
     spec = feature_spec(settings)
-    end = until or pd.Timestamp.now(tz="UTC").floor("h")
+    end = pd.Timestamp(until) if until else pd.Timestamp.now(tz="UTC").floor("h")
+    end = end.tz_localize("UTC") if end.tzinfo is None else end.tz_convert("UTC")
     since = end - pd.Timedelta(days=settings.train_history_days)
     progress(f"loading {', '.join(spec.parameters)} since {since:%Y-%m-%d}")
     measurements = load_measurements(conninfo, list(spec.parameters), since=since, until=end)
