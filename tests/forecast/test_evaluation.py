@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from aircast.evaluation import (
-    Backtest,
     backtest_origins,
     baseline_matrix,
     rolling_origin,
