@@ -28,6 +28,7 @@ def test_discovery_by_ids_coordinates_bbox_and_country(
         swapped = client.get("locations", {"coordinates": "8.5,47.52", "radius": 1000})
         box = client.locations(bbox=(8.4, 47.4, 8.6, 47.6), parameter_ids=[2])
         country = client.locations(iso="xs", monitor=True)
+        sensors = client.sensors(900_002)
     assert [loc.location_id for loc in by_ids] == [900_002]
     assert [loc.location_id for loc in near] == [900_001]
     assert swapped["results"] == []
@@ -40,6 +41,7 @@ def test_discovery_by_ids_coordinates_bbox_and_country(
     assert loc.owner
     assert loc.license
     assert {s.parameter for s in loc.sensors} == {"pm25", "temperature", "relativehumidity"}
+    assert sensors == list(loc.sensors)  # /locations/{id}/sensors agrees with the location
 
 
 def test_hours_pages_until_a_short_page_with_openaq_window_semantics(
