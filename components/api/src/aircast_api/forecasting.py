@@ -58,18 +58,11 @@ def _iso(times: Any) -> list[str]:
     return [text + "Z" for text in np.datetime_as_string(values, unit="s").tolist()]
 
 
-def _check_recent(
-    measurements: pd.DataFrame, target: str, issues: pd.Series, min_recent_hours: int
-) -> pd.Series:
-    """Per location: the number of observed target hours in the window ending at its issue."""
-    target_rows = measurements[measurements["parameter"] == target]
-    issue = target_rows["location_id"].map(issues)
-    recent = (
-        target_rows[target_rows["datetime"] > issue - pd.Timedelta(hours=RECENT_WINDOW_HOURS)]
-        .groupby("location_id")["datetime"]
-        .nunique()
-    )
-    return recent.reindex(issues.index, fill_value=0) >= min_recent_hours
+def _recent_hours(measurements: pd.DataFrame, target: str, issue: pd.Timestamp) -> int:
+    """Observed target hours in the window ending at ``issue`` (one location)."""
+    rows = measurements[measurements["parameter"] == target]["datetime"]
+    window = (rows > issue - pd.Timedelta(hours=RECENT_WINDOW_HOURS)) & (rows <= issue)
+    return int(rows[window].nunique())
 
 
 def _predict(
@@ -143,8 +136,7 @@ def forecast_stored(
             f"location {location.location_id} has no {spec.target} measurements"
         )
     issue = pd.Timestamp(location.latest_datetime).tz_convert("UTC").floor("h")
-    issues = pd.Series([issue], index=[location.location_id])
-    if not _check_recent(measurements, spec.target, issues, min_recent_hours).iloc[0]:
+    if _recent_hours(measurements, spec.target, issue) < min_recent_hours:
         raise UnforecastableError(_too_short(spec.target, min_recent_hours))
     issue_times = pd.DataFrame({"location_id": [location.location_id], "issue_time": [issue]})
     predictions = _predict(served, measurements, location.frame(), issue_times, horizons)
@@ -158,18 +150,39 @@ def _too_short(target: str, min_recent_hours: int) -> str:
     )
 
 
-def _long_frame(items: Sequence[LocationHistory], parameters: tuple[str, ...]) -> pd.DataFrame:
-    """Caller-supplied series as the long measurement frame (row = item, parameter, hour)."""
+_HOUR_NS = 3_600_000_000_000
+
+
+@dataclass(frozen=True)
+class _History:
+    """Caller-supplied series flattened to one row per (item, parameter, hour) with a value.
+
+    ``item`` indexes the request's locations, ``code`` indexes the spec's parameters (0 is
+    the target), ``hour`` counts hours since the epoch. Plain arrays: a 1,000-location batch
+    is flattened without a pandas group-by.
+    """
+
+    item: np.ndarray
+    code: np.ndarray
+    hour: np.ndarray
+    value: np.ndarray
+
+
+def _flatten(items: Sequence[LocationHistory], parameters: tuple[str, ...]) -> _History:
     item_of_series: list[int] = []
     code_of_series: list[int] = []
-    end_of_series: list[np.datetime64] = []
+    end_of_series: list[int] = []
     counts: list[int] = []
     values: list[float | None] = []
+    overlapping = False
     earliest, latest = _EARLIEST.replace(tzinfo=None), _LATEST.replace(tzinfo=None)
     for index, item in enumerate(items):
+        seen: set[str] = set()
         for series in item.history:
             if series.parameter not in parameters:
                 continue
+            overlapping |= series.parameter in seen
+            seen.add(series.parameter)
             end = series.end.astimezone(UTC).replace(tzinfo=None)
             if not earliest <= end < latest:
                 raise UnforecastableError(
@@ -178,33 +191,35 @@ def _long_frame(items: Sequence[LocationHistory], parameters: tuple[str, ...]) -
                 )
             item_of_series.append(index)
             code_of_series.append(parameters.index(series.parameter))
-            # Truncating to the hour: the value of hour-ending 10:00 may be stamped 10:00:59.
-            end_of_series.append(np.datetime64(end, "h"))
+            # Truncated to the hour: the value of hour-ending 10:00 may be stamped 10:00:59.
+            end_of_series.append(int(np.datetime64(end, "h").astype(np.int64)))
             counts.append(len(series.values))
             values.extend(series.values)
     repeat = np.asarray(counts, dtype=np.int64)
-    total = int(repeat.sum())
-    # Position of each value within its series, counted back from the end (0 = end).
-    back = np.repeat(np.cumsum(repeat), repeat) - np.arange(total) - 1
-    ends = np.repeat(np.asarray(end_of_series, dtype="datetime64[h]"), repeat)
-    frame = pd.DataFrame(
-        {
-            "item": np.repeat(np.asarray(item_of_series, dtype=np.int64), repeat),
-            "parameter": np.asarray(parameters, dtype=object)[
-                np.repeat(np.asarray(code_of_series, dtype=np.int64), repeat)
-            ],
-            "datetime": pd.DatetimeIndex(
-                (ends - back.astype("timedelta64[h]")).astype("datetime64[ns]"), tz="UTC"
-            ),
-            "value": np.asarray(values, dtype=float),
-        }
+    # Position of each value counted back from its series' end (0 = the end hour).
+    back = np.repeat(np.cumsum(repeat), repeat) - np.arange(int(repeat.sum())) - 1
+    history = _History(
+        item=np.repeat(np.asarray(item_of_series, dtype=np.int64), repeat),
+        code=np.repeat(np.asarray(code_of_series, dtype=np.int64), repeat),
+        hour=np.repeat(np.asarray(end_of_series, dtype=np.int64), repeat) - back,
+        value=np.asarray(values, dtype=float),
     )
-    frame = frame[~np.isnan(frame["value"].to_numpy())]
-    # A later series of the same parameter overrides an earlier one hour by hour.
-    deduplicated: pd.DataFrame = frame.drop_duplicates(
-        ["item", "parameter", "datetime"], keep="last"
-    )
-    return deduplicated
+    keep = ~np.isnan(history.value)
+    if overlapping:
+        # A later series of the same parameter overrides an earlier one hour by hour.
+        key = pd.DataFrame({"i": history.item, "c": history.code, "h": history.hour})
+        keep &= ~key.duplicated(keep="last").to_numpy()
+    return _History(history.item[keep], history.code[keep], history.hour[keep], history.value[keep])
+
+
+def _rounds(location_ids: list[int]) -> list[int]:
+    """Round of each item: the n-th occurrence of a location id goes to round n."""
+    seen: dict[int, int] = {}
+    rounds = []
+    for location_id in location_ids:
+        rounds.append(seen.get(location_id, 0))
+        seen[location_id] = rounds[-1] + 1
+    return rounds
 
 
 def forecast_histories(
@@ -221,58 +236,65 @@ def forecast_histories(
     request adds one more round per repetition (features are keyed by location id).
     """
     spec = spec_of(served)
-    frame = _long_frame(items, spec.parameters)
-    results: list[dict[str, Any] | str] = [f"no {spec.target} values in the history" for _ in items]
-    target = frame[frame["parameter"] == spec.target]
-    issues_by_item = target.groupby("item")["datetime"].max()
-    if issues_by_item.empty:
-        return results
-    recent_ok = _check_recent(
-        frame.rename(columns={"item": "location_id"}), spec.target, issues_by_item, min_recent_hours
+    parameters = np.asarray(spec.parameters, dtype=object)
+    history = _flatten(items, spec.parameters)
+    count = len(items)
+    is_target = history.code == 0
+    # Issue time per item: its newest target hour (-1: no target value at all).
+    issue = np.full(count, -1, dtype=np.int64)
+    np.maximum.at(issue, history.item[is_target], history.hour[is_target])
+    row_issue = issue[history.item]
+    recent = np.bincount(
+        history.item[is_target & (history.hour > row_issue - RECENT_WINDOW_HOURS)],
+        minlength=count,
     )
-    reach = pd.Timedelta(hours=history_hours(spec))
-    usable: list[int] = []
-    for index in issues_by_item.index:
-        if recent_ok.loc[index]:
-            usable.append(int(index))
+    results: list[dict[str, Any] | str] = []
+    usable = np.zeros(count, dtype=bool)
+    for index in range(count):
+        if issue[index] < 0:
+            results.append(f"no {spec.target} values in the history")
+        elif recent[index] < min_recent_hours:
+            results.append(_too_short(spec.target, min_recent_hours))
         else:
-            results[int(index)] = _too_short(spec.target, min_recent_hours)
-    if not usable:
+            results.append("")
+            usable[index] = True
+    if not usable.any():
         return results
-    ids = np.array([items[i].location_id for i in usable], dtype=np.int64)
-    rounds = pd.Series(ids).groupby(ids).cumcount().to_numpy()
-    for round_number in np.unique(rounds):
-        chosen = [usable[k] for k in np.flatnonzero(rounds == round_number)]
-        rows = frame[frame["item"].isin(chosen)]
-        issue = rows["item"].map(issues_by_item)
-        rows = rows[rows["datetime"] > issue - reach]
-        location_of = {i: items[i].location_id for i in chosen}
+    reach = history_hours(spec)
+    in_window = (
+        usable[history.item] & (history.hour > row_issue - reach) & (history.hour <= row_issue)
+    )
+    location_ids = np.asarray([item.location_id for item in items], dtype=np.int64)
+    round_of_item = np.asarray(_rounds(location_ids.tolist()), dtype=np.int64)
+    for round_number in np.unique(round_of_item[usable]):
+        chosen = np.flatnonzero(usable & (round_of_item == round_number))
+        rows = in_window & (round_of_item[history.item] == round_number)
         measurements = pd.DataFrame(
             {
-                "location_id": rows["item"].map(location_of).astype("int64"),
-                "parameter": rows["parameter"],
-                "datetime": rows["datetime"],
-                "value": rows["value"],
+                "location_id": location_ids[history.item[rows]],
+                "parameter": parameters[history.code[rows]],
+                "datetime": pd.DatetimeIndex(history.hour[rows] * _HOUR_NS, tz="UTC"),
+                "value": history.value[rows],
             }
         )
         locations = pd.DataFrame(
             {
-                "location_id": [items[i].location_id for i in chosen],
-                "latitude": [items[i].latitude for i in chosen],
-                "longitude": [items[i].longitude for i in chosen],
+                "location_id": location_ids[chosen],
+                "latitude": np.asarray([items[i].latitude for i in chosen], dtype=float),
+                "longitude": np.asarray([items[i].longitude for i in chosen], dtype=float),
                 "timezone": [items[i].timezone for i in chosen],
             }
-        ).astype({"location_id": "int64", "latitude": "float64", "longitude": "float64"})
+        )
         issue_times = pd.DataFrame(
             {
-                "location_id": locations["location_id"],
-                "issue_time": [issues_by_item.loc[i] for i in chosen],
+                "location_id": location_ids[chosen],
+                "issue_time": pd.DatetimeIndex(issue[chosen] * _HOUR_NS, tz="UTC"),
             }
         )
         predictions = _predict(served, measurements, locations, issue_times, horizons)
         documents = _documents(predictions, served, parameter)
         for i in chosen:
-            results[i] = documents[items[i].location_id]
+            results[i] = documents[int(location_ids[i])]
     return results
 
 
