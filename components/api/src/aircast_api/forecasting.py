@@ -268,6 +268,7 @@ def forecast_histories(
     round_of_item = np.asarray(_rounds(location_ids.tolist()), dtype=np.int64)
     for round_number in np.unique(round_of_item[usable]):
         chosen = np.flatnonzero(usable & (round_of_item == round_number))
+        picked: list[int] = chosen.tolist()
         rows = in_window & (round_of_item[history.item] == round_number)
         measurements = pd.DataFrame(
             {
@@ -280,9 +281,9 @@ def forecast_histories(
         locations = pd.DataFrame(
             {
                 "location_id": location_ids[chosen],
-                "latitude": np.asarray([items[i].latitude for i in chosen], dtype=float),
-                "longitude": np.asarray([items[i].longitude for i in chosen], dtype=float),
-                "timezone": [items[i].timezone for i in chosen],
+                "latitude": np.asarray([items[i].latitude for i in picked], dtype=np.float64),
+                "longitude": np.asarray([items[i].longitude for i in picked], dtype=np.float64),
+                "timezone": [items[i].timezone for i in picked],
             }
         )
         issue_times = pd.DataFrame(
@@ -293,7 +294,7 @@ def forecast_histories(
         )
         predictions = _predict(served, measurements, locations, issue_times, horizons)
         documents = _documents(predictions, served, parameter)
-        for i in chosen:
+        for i in picked:
             results[i] = documents[int(location_ids[i])]
     return results
 
