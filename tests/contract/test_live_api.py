@@ -58,6 +58,7 @@ def test_stored_location_errors(live_api: LiveApi) -> None:
 
 
 def test_new_champion_is_swapped_in_without_restart(live_api: LiveApi) -> None:
+    from mlflow import register_model as mlflow_register
     from mlflow.tracking import MlflowClient
 
     name = registry.model_name("pm25")
@@ -66,7 +67,7 @@ def test_new_champion_is_swapped_in_without_restart(live_api: LiveApi) -> None:
         # A new version of the same artifacts: what a retraining registers, minus the training.
         mlflow = MlflowClient(live_api.tracking_uri)
         current = mlflow.get_model_version(name, str(before["version"]))
-        created = mlflow.create_model_version(name, current.source, run_id=current.run_id)
+        created = mlflow_register(current.source, name)
         version = int(created.version)
         registry.promote(name, version, reason="hot swap test", tracking_uri=live_api.tracking_uri)
         deadline = time.monotonic() + 60
