@@ -35,7 +35,9 @@ def test_contract_holds_against_the_live_api(live_api: LiveApi, tmp_path: Path) 
         "--header", f"X-API-Key: {live_api.key}",
         "--max-examples", str(MAX_EXAMPLES),
         "--seed", "20261128",
-        "--workers", "2",
+        # One worker: with two, Hypothesis' lambda-source parsing (ast.parse in threads) hit a
+        # CPython 3.11 "AST constructor recursion depth mismatch" inside schemathesis itself.
+        "--workers", "1",
         "--phases", "examples,coverage,fuzzing,stateful",
         "--request-timeout", "30",
         "--report", "junit",
