@@ -237,9 +237,19 @@ def log_training(
                 signature=signature,
                 input_example=example,
                 registered_model_name=name,
+                # Explicit requirements: MLflow's inference loads the model in a subprocess to
+                # watch its imports, which cost about a minute per training under load.
+                pip_requirements=_model_requirements(),
             )
             version = int(info.registered_model_version)
     return RegisteredVersion(name=name, version=version, run_id=run.info.run_id)
+
+
+def _model_requirements() -> list[str]:
+    """What loading the logged model needs (pinned to the versions that trained it)."""
+    from importlib.metadata import version
+
+    return [f"{dist}=={version(dist)}" for dist in ("catboost", "numpy", "pandas")]
 
 
 # ----------------------------------------------------------------------------- the gate
