@@ -202,16 +202,6 @@ def _build_grid(
     frame = measurements[measurements["parameter"].isin(params)]
     if frame.empty and until is None:
         return _Grid(np.empty(0, np.int64), pd.DatetimeIndex([], tz="UTC"), np.empty(0, np.int64))
-    wide = (
-        frame.pivot_table(
-            index=["location_id", "datetime"],
-            columns="parameter",
-            values="value",
-            aggfunc="mean",
-        )
-        if len(frame)
-        else pd.DataFrame(index=pd.MultiIndex.from_arrays([[], []]))
-    )
     spans = frame.groupby("location_id")["datetime"].agg(["min", "max"])
     if until is not None:
         until = until.groupby(level=0).max()
@@ -226,17 +216,46 @@ def _build_grid(
     starts = np.repeat(spans["min"].to_numpy(dtype="datetime64[ns]"), hours.to_numpy())
     offsets = np.arange(len(loc)) - np.repeat(np.cumsum(hours.to_numpy()) - hours.to_numpy(), hours)
     times = pd.DatetimeIndex(starts + offsets.astype("timedelta64[h]"), tz="UTC")
-    index = pd.MultiIndex.from_arrays([loc, times], names=["location_id", "datetime"])
-    wide = wide.reindex(index)
-    values = {
-        p: (
-            wide[p].to_numpy(dtype="float64", na_value=np.nan)
-            if p in wide.columns
-            else np.full(len(index), np.nan)
-        )
-        for p in params
-    }
+    # Scatter each observation onto its grid row (a mean where an hour has several rows):
+    # much cheaper than a pivot, and the same for training and serving.
+    first_row = pd.Series(np.cumsum(hours.to_numpy()) - hours.to_numpy(), index=spans.index)
+    row_start = first_row.reindex(frame["location_id"].to_numpy()).to_numpy(dtype="float64")
+    known = ~np.isnan(row_start)  # rows of locations outside every grid are not placed
+    loc_start = spans["min"].reindex(frame["location_id"].to_numpy()[known])
+    obs_ns = pd.DatetimeIndex(frame["datetime"]).as_unit("ns").asi8[known]
+    start_ns = pd.DatetimeIndex(loc_start).as_unit("ns").asi8
+    target = row_start[known].astype(np.int64) + (obs_ns - start_ns) // 3_600_000_000_000
+    parameter = frame["parameter"].to_numpy()[known]
+    observed = frame["value"].to_numpy(dtype="float64")[known]
+    values: dict[str, np.ndarray] = {}
+    for p in params:
+        mask = (parameter == p) & ~np.isnan(observed)
+        total = np.bincount(target[mask], weights=observed[mask], minlength=len(loc))
+        count = np.bincount(target[mask], minlength=len(loc)).astype("float64")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            values[p] = np.where(count > 0, total / np.where(count > 0, count, 1.0), np.nan)
     return _Grid(loc, times, offsets.astype(np.int64), values)
+
+
+def _grid_rows(grid: _Grid, wanted: pd.DataFrame) -> np.ndarray:
+    """Index in ``grid`` of each wanted (location_id, issue_time); -1 where it has none."""
+    n = len(grid.location_id)
+    if n == 0:
+        return np.full(len(wanted), -1, dtype=np.int64)
+    # Each location's rows are contiguous, hourly and start at position 0.
+    firsts = np.flatnonzero(grid.position == 0)
+    lengths = np.diff(np.append(firsts, n))
+    first_of = pd.Series(firsts, index=grid.location_id[firsts])
+    length_of = pd.Series(lengths, index=grid.location_id[firsts])
+    loc = wanted["location_id"].to_numpy(dtype=np.int64)
+    start = first_of.reindex(loc).to_numpy(dtype="float64")
+    length = length_of.reindex(loc).to_numpy(dtype="float64")
+    grid_ns = grid.time.as_unit("ns").asi8
+    start_time = grid_ns[np.where(np.isnan(start), 0, start).astype(np.int64)]
+    issue_ns = pd.DatetimeIndex(wanted["issue_time"]).as_unit("ns").asi8
+    offset = (issue_ns - start_time) // 3_600_000_000_000
+    ok = ~np.isnan(start) & (offset >= 0) & (offset < np.nan_to_num(length))
+    return np.where(ok, np.nan_to_num(start).astype(np.int64) + offset, -1).astype(np.int64)
 
 
 def _nan_stats(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -305,49 +324,62 @@ def build_features(
         # grid (and the cost) bounded by what the rows need.
         frame = frame[frame["datetime"] <= frame["location_id"].map(until.groupby(level=0).max())]
     grid = _build_grid(frame, spec.parameters, until)
+    # Serving computes only the wanted rows (not every hour of each location's grid): the same
+    # arithmetic on the same grid, so the values are identical to the training path's.
+    rows = None if wanted is None else _grid_rows(grid, wanted)
+    picked = rows if rows is None else np.maximum(rows, 0)
+
+    def shift(column: np.ndarray, k: int) -> np.ndarray:
+        if picked is None:
+            return grid.shift(column, k)
+        out = np.full(len(picked), np.nan)
+        ok = grid.position[picked] >= k if len(grid.position) else np.zeros(len(picked), bool)
+        out[ok] = column[picked[ok] - k]
+        return out
+
+    def window(column: np.ndarray, w: int) -> np.ndarray:
+        return np.column_stack([shift(column, j) for j in range(w)])
 
     y = grid.values[spec.target]
     cols: dict[str, np.ndarray] = {}
     for k in (0, *sorted(set(spec.lags))):
-        cols[f"y_lag_{k}"] = grid.shift(y, k)
-    window_24 = grid.window(y, max(24, *spec.windows))
+        cols[f"y_lag_{k}"] = shift(y, k)
+    window_24 = window(y, max(24, *spec.windows))
     for w in spec.windows:
         mean, std, peak = _nan_stats(window_24[:, :w])
         cols[f"y_mean_{w}"], cols[f"y_std_{w}"], cols[f"y_max_{w}"] = mean, std, peak
     cols["y_count_24"] = np.sum(~np.isnan(window_24[:, :24]), axis=1).astype("float64")
     for k in spec.diffs:
-        cols[f"y_diff_{k}"] = y - grid.shift(y, k)
+        cols[f"y_diff_{k}"] = cols["y_lag_0"] - shift(y, k)
     for p in spec.covariates:
         v = grid.values[p]
         for k in spec.covariate_lags:
-            cols[f"cov_{p}_lag_{k}"] = grid.shift(v, k)
+            cols[f"cov_{p}_lag_{k}"] = shift(v, k)
         if spec.covariate_windows:
-            matrix = grid.window(v, max(spec.covariate_windows))
+            matrix = window(v, max(spec.covariate_windows))
             for w in spec.covariate_windows:
                 cols[f"cov_{p}_mean_{w}"] = _nan_stats(matrix[:, :w])[0]
 
+    if rows is not None and wanted is not None:
+        # Rows outside every grid (no history at all, or an issue time before the first
+        # observation) have no features: all missing, as the training path would give.
+        missing = rows < 0
+        if missing.any():
+            for name in cols:
+                cols[name][missing] = np.nan
+        location_id = wanted["location_id"].to_numpy(dtype=np.int64)
+        time = pd.DatetimeIndex(wanted["issue_time"])
+    else:
+        location_id, time = grid.location_id, grid.time
     out = pd.DataFrame(cols)
-    out.insert(0, "issue_time", grid.time)
-    out.insert(0, "location_id", grid.location_id)
-    calendar = _calendar(grid.location_id, grid.time, table["timezone"])
+    out.insert(0, "issue_time", time)
+    out.insert(0, "location_id", location_id)
+    calendar = _calendar(location_id, time, table["timezone"])
     for name in ("hour", "weekday", "month"):
         out[name] = calendar[name].to_numpy()
-    out["latitude"] = table["latitude"].reindex(grid.location_id).to_numpy(dtype="float64")
-    out["longitude"] = table["longitude"].reindex(grid.location_id).to_numpy(dtype="float64")
-    out[LOCATION_FEATURE] = grid.location_id.astype(str)
-
-    if wanted is not None:
-        out = wanted.merge(out, on=["location_id", "issue_time"], how="left", validate="m:1")
-        out[LOCATION_FEATURE] = out["location_id"].astype(str)
-        cal = _calendar(
-            out["location_id"].to_numpy(),
-            pd.DatetimeIndex(out["issue_time"]),
-            table["timezone"],
-        )
-        for name in ("hour", "weekday", "month"):
-            out[name] = cal[name].to_numpy()
-        out["latitude"] = table["latitude"].reindex(out["location_id"]).to_numpy(dtype="float64")
-        out["longitude"] = table["longitude"].reindex(out["location_id"]).to_numpy(dtype="float64")
+    out["latitude"] = table["latitude"].reindex(location_id).to_numpy(dtype="float64")
+    out["longitude"] = table["longitude"].reindex(location_id).to_numpy(dtype="float64")
+    out[LOCATION_FEATURE] = location_id.astype(str)
     return out[["location_id", "issue_time", *spec.feature_names()]].reset_index(drop=True)
 
 
