@@ -295,6 +295,44 @@ def _calendar(location_id: np.ndarray, time: pd.DatetimeIndex, tz: pd.Series) ->
     return pd.DataFrame({"hour": hour, "weekday": weekday, "month": month})
 
 
+def _feature_columns(
+    grid: _Grid, spec: FeatureSpec, picked: np.ndarray | None
+) -> dict[str, np.ndarray]:
+    """The numeric feature columns, for every grid row or only the ``picked`` ones."""
+
+    def shift(column: np.ndarray, k: int) -> np.ndarray:
+        if picked is None:
+            return grid.shift(column, k)
+        out = np.full(len(picked), np.nan)
+        ok = grid.position[picked] >= k if len(grid.position) else np.zeros(len(picked), bool)
+        out[ok] = column[picked[ok] - k]
+        return out
+
+    def window(column: np.ndarray, w: int) -> np.ndarray:
+        return np.column_stack([shift(column, j) for j in range(w)])
+
+    y = grid.values[spec.target]
+    cols: dict[str, np.ndarray] = {}
+    for k in (0, *sorted(set(spec.lags))):
+        cols[f"y_lag_{k}"] = shift(y, k)
+    window_24 = window(y, max(24, *spec.windows))
+    for w in spec.windows:
+        mean, std, peak = _nan_stats(window_24[:, :w])
+        cols[f"y_mean_{w}"], cols[f"y_std_{w}"], cols[f"y_max_{w}"] = mean, std, peak
+    cols["y_count_24"] = np.sum(~np.isnan(window_24[:, :24]), axis=1).astype("float64")
+    for k in spec.diffs:
+        cols[f"y_diff_{k}"] = cols["y_lag_0"] - shift(y, k)
+    for p in spec.covariates:
+        v = grid.values[p]
+        for k in spec.covariate_lags:
+            cols[f"cov_{p}_lag_{k}"] = shift(v, k)
+        if spec.covariate_windows:
+            matrix = window(v, max(spec.covariate_windows))
+            for w in spec.covariate_windows:
+                cols[f"cov_{p}_mean_{w}"] = _nan_stats(matrix[:, :w])[0]
+    return cols
+
+
 def build_features(
     measurements: pd.DataFrame,
     locations: pd.DataFrame,
@@ -327,46 +365,15 @@ def build_features(
     # Serving computes only the wanted rows (not every hour of each location's grid): the same
     # arithmetic on the same grid, so the values are identical to the training path's.
     rows = None if wanted is None else _grid_rows(grid, wanted)
-    picked = rows if rows is None else np.maximum(rows, 0)
-
-    def shift(column: np.ndarray, k: int) -> np.ndarray:
-        if picked is None:
-            return grid.shift(column, k)
-        out = np.full(len(picked), np.nan)
-        ok = grid.position[picked] >= k if len(grid.position) else np.zeros(len(picked), bool)
-        out[ok] = column[picked[ok] - k]
-        return out
-
-    def window(column: np.ndarray, w: int) -> np.ndarray:
-        return np.column_stack([shift(column, j) for j in range(w)])
-
-    y = grid.values[spec.target]
-    cols: dict[str, np.ndarray] = {}
-    for k in (0, *sorted(set(spec.lags))):
-        cols[f"y_lag_{k}"] = shift(y, k)
-    window_24 = window(y, max(24, *spec.windows))
-    for w in spec.windows:
-        mean, std, peak = _nan_stats(window_24[:, :w])
-        cols[f"y_mean_{w}"], cols[f"y_std_{w}"], cols[f"y_max_{w}"] = mean, std, peak
-    cols["y_count_24"] = np.sum(~np.isnan(window_24[:, :24]), axis=1).astype("float64")
-    for k in spec.diffs:
-        cols[f"y_diff_{k}"] = cols["y_lag_0"] - shift(y, k)
-    for p in spec.covariates:
-        v = grid.values[p]
-        for k in spec.covariate_lags:
-            cols[f"cov_{p}_lag_{k}"] = shift(v, k)
-        if spec.covariate_windows:
-            matrix = window(v, max(spec.covariate_windows))
-            for w in spec.covariate_windows:
-                cols[f"cov_{p}_mean_{w}"] = _nan_stats(matrix[:, :w])[0]
+    cols = _feature_columns(grid, spec, None if rows is None else np.maximum(rows, 0))
 
     if rows is not None and wanted is not None:
         # Rows outside every grid (no history at all, or an issue time before the first
         # observation) have no features: all missing, as the training path would give.
         missing = rows < 0
         if missing.any():
-            for name in cols:
-                cols[name][missing] = np.nan
+            for column in cols.values():
+                column[missing] = np.nan
         location_id = wanted["location_id"].to_numpy(dtype=np.int64)
         time = pd.DatetimeIndex(wanted["issue_time"])
     else:
