@@ -102,3 +102,27 @@ def test_missing_feature_columns_is_a_clear_error(
         fitted.predict(data[0].drop(columns=["y_lag_1"]).tail(2))
     with pytest.raises(RuntimeError, match="not fitted"):
         Forecaster(SPEC).predict(data[0].tail(1))
+
+
+def test_target_scale_grows_with_horizon_and_is_saved(fitted: Forecaster, tmp_path: Path) -> None:
+    # the 1 h log ratio is narrower than the 6 h one; without a per-horizon scale the trees
+    # gave the short horizons the long horizons' mean reversion
+    scale = fitted.target_scale
+    assert scale.shape == (SPEC.horizons,)
+    assert scale[-1] > scale[0] > 0
+    loaded = Forecaster.load(fitted.save(tmp_path / "model.cb"))
+    np.testing.assert_array_equal(loaded.target_scale, scale)
+
+
+def test_model_saved_before_target_scale_loads_unscaled(fitted: Forecaster, tmp_path: Path) -> None:
+    import json
+
+    from catboost import CatBoost
+
+    model = CatBoost()
+    model.load_model(str(fitted.save(tmp_path / "model.cb")))
+    meta = json.loads(model.get_metadata()["aircast"])
+    del meta["target_scale"]
+    model.get_metadata()["aircast"] = json.dumps(meta)
+    legacy = Forecaster.from_catboost(model)
+    np.testing.assert_array_equal(legacy.target_scale, np.ones(SPEC.horizons))

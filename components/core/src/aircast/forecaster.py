@@ -10,6 +10,11 @@ Design (the reasons are in docs/forecast.md):
   anchor is ``log1p`` of the latest value (or the 24 h mean when the latest hour is a gap).
   Quantiles commute with monotone maps, so ``expm1(anchor + q)`` is exactly the quantile
   of ``y`` — the median is the point forecast (it minimises MAE), p10/p90 the interval.
+* The log ratio is **divided by a per-horizon scale** (its median absolute deviation on
+  the training rows) before fitting and multiplied back after predicting. Quantiles commute
+  with a positive scale, but the trees do not: unscaled, the 1 h log ratio is ~5x narrower
+  than the 24 h one, leaves shared across horizons give 1 h the long horizons' mean
+  reversion, and the 1 h forecast was worse than persistence (docs/forecast.md).
 * Optional **conformal calibration** (CQR) per horizon on a held-out tail shifts p10/p90 so
   the interval covers ~80 % on recent data.
 * Everything the forecaster needs at predict time (feature spec, quantiles, calibration) is
@@ -62,6 +67,18 @@ def _anchor(features: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
     return np.where(np.isnan(anchor), 0.0, anchor)
 
 
+def _horizon_scale(z: np.ndarray, horizon: np.ndarray, horizons: int) -> np.ndarray:
+    """Per-horizon median absolute deviation of the log ratio ``z`` (1.0 where too few rows)."""
+    scale = np.ones(horizons)
+    for h in range(1, horizons + 1):
+        values = z[horizon == h]
+        if len(values) >= 20:
+            mad = float(np.median(np.abs(values - np.median(values))))
+            # a floor keeps a constant series (MAD 0) from dividing by zero
+            scale[h - 1] = max(mad, 1e-3)
+    return scale
+
+
 class Forecaster:
     """Point forecast (median) and p10-p90 interval for horizons 1..``spec.horizons``."""
 
@@ -71,6 +88,8 @@ class Forecaster:
         self.model: Any = None  # catboost.CatBoost once fitted or loaded
         # per-horizon widening (+) or narrowing (-) of the interval in the model's log space
         self.interval_adjust = np.zeros(spec.horizons)
+        # per-horizon divisor of the log-ratio target (see the module docstring)
+        self.target_scale = np.ones(spec.horizons)
 
     # ------------------------------------------------------------------ model inputs
 
@@ -169,7 +188,9 @@ class Forecaster:
             allow_writing_files=False,
             verbose=0,
         )
-        model.fit(Pool(x, z, cat_features=[LOCATION_FEATURE]))
+        self.target_scale = _horizon_scale(z, x["horizon"].to_numpy(), self.spec.horizons)
+        horizon = x["horizon"].to_numpy().astype(np.int64)
+        model.fit(Pool(x, z / self.target_scale[horizon - 1], cat_features=[LOCATION_FEATURE]))
         self.model = model
         self.interval_adjust = np.zeros(self.spec.horizons)
         if calibration is not None:
@@ -212,7 +233,9 @@ class Forecaster:
         from catboost import Pool
 
         raw = self.model.predict(Pool(x, cat_features=[LOCATION_FEATURE]))
-        return np.asarray(raw, dtype="float64").reshape(len(x), len(QUANTILES))
+        raw = np.asarray(raw, dtype="float64").reshape(len(x), len(QUANTILES))
+        horizon = x["horizon"].to_numpy().astype(np.int64)
+        return raw * self.target_scale[horizon - 1][:, None]
 
     def predict(self, features: pd.DataFrame) -> pd.DataFrame:
         """Forecasts for every row of ``build_features`` output and every horizon.
@@ -262,6 +285,7 @@ class Forecaster:
             "params": self.params.to_dict(),
             "quantiles": list(QUANTILES),
             "interval_adjust": [float(v) for v in self.interval_adjust],
+            "target_scale": [float(v) for v in self.target_scale],
         }
 
     def _store_metadata(self) -> None:
@@ -287,6 +311,10 @@ class Forecaster:
         forecaster = cls(FeatureSpec.from_dict(data["spec"]), ForecasterParams(**data["params"]))
         forecaster.model = model
         forecaster.interval_adjust = np.asarray(data["interval_adjust"], dtype="float64")
+        # models saved before the per-horizon scale existed were fitted on the unscaled target
+        forecaster.target_scale = np.asarray(
+            data.get("target_scale", [1.0] * forecaster.spec.horizons), dtype="float64"
+        )
         return forecaster
 
     @classmethod
