@@ -17,9 +17,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from aircast.registry import champion_version, model_name
 from aircast.stack import free_port
 
 pytestmark = pytest.mark.e2e
+
+# Both trainings face the same gate; the persistence margin is 0 so that the deliberately small
+# first model (3 boosting rounds, close to persistence) still becomes the champion.
+GATE = {"AIRCAST_GATE_MARGIN_OVER_PERSISTENCE": "0", "AIRCAST_GATE_MARGIN_OVER_CHAMPION": "0"}
 
 
 def _descendants(root: int) -> set[int]:
@@ -82,13 +87,14 @@ def test_demo_serves_forecasts_and_swaps_in_a_better_model(tmp_path: Path) -> No
                 str(port),
                 "--lookback-days",
                 "60",
+                # A deliberately small first model, so a full second training can beat it.
                 "--train-iterations",
-                "30",
+                "3",
             ],
             stdout=subprocess.PIPE,
             stderr=err,
             text=True,
-            env={**os.environ, "OPENAQ_API_KEY": "", "AIRCAST_STACK": "local"},
+            env={**os.environ, **GATE, "OPENAQ_API_KEY": "", "AIRCAST_STACK": "local"},
             process_group=0,
         )
     lines: queue.Queue[str] = queue.Queue()
@@ -125,17 +131,19 @@ def test_demo_serves_forecasts_and_swaps_in_a_better_model(tmp_path: Path) -> No
         assert [h["horizon"] for h in first["forecasts"]] == list(range(1, 25))
 
         # A second, stronger training through the same code path as the pipeline.
-        env = {**os.environ, **_read_env(logs / "env.sh")}
+        env = {**os.environ, **_read_env(logs / "env.sh"), **GATE}
         trained = subprocess.run(
-            [sys.executable, "-m", "aircast.cli", "train", "--iterations", "400"],
+            [sys.executable, "-m", "aircast.cli", "train", "--iterations", "300"],
             capture_output=True,
             text=True,
             env=env,
             timeout=900,
             check=False,
         )
-        assert trained.returncode == 0, trained.stderr[-3000:]
-        assert "champion" in (trained.stdout + trained.stderr)
+        report = trained.stdout[-3000:] + trained.stderr[-3000:]
+        assert trained.returncode == 0, report
+        champion = champion_version(model_name("pm25"), tracking_uri=env["MLFLOW_TRACKING_URI"])
+        assert champion == 2, f"the gate kept version {champion} as champion:\n{report}"
         _wait_for_version(api, 2, timeout=120)
         second = httpx.get(forecast_url, timeout=30).json()
         assert second["model_version"] == 2
