@@ -161,14 +161,9 @@ def _referenced(context: str) -> set[str]:
 
 
 def _secrets_table() -> dict[str, str]:
-    """Name -> kind (secret or variable) from the table after the `<!-- secrets-table -->` marker.
-
-    README.md once the lead has merged docs/infra.md into it, docs/infra.md until then.
-    """
+    """Name -> kind (secret or variable) from the README's table after `<!-- secrets-table -->`."""
     marker = "<!-- secrets-table -->"
-    readme = REPO / "README.md"
-    source = readme if readme.is_file() and marker in readme.read_text() else REPO / "docs/infra.md"
-    text = source.read_text().split(marker, 1)[1]
+    text = (REPO / "README.md").read_text().split(marker, 1)[1]
     table: dict[str, str] = {}
     for line in text.lstrip().splitlines():
         if not line.startswith("|"):
