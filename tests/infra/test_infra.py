@@ -172,7 +172,7 @@ def _secrets_table() -> dict[str, str]:
         name = re.fullmatch(r"`([A-Za-z0-9_]+)`", cells[0])
         if name:
             table[name.group(1)] = cells[1].lower()
-    assert table, f"no secrets table after {marker} in {source.name}"
+    assert table, f"no secrets table after {marker} in README.md"
     return table
 
 

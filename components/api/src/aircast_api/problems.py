@@ -2,7 +2,8 @@
 
 Routes raise :class:`ProblemError`; the handlers registered by :func:`install` turn it, and
 FastAPI's and Starlette's own errors, into the same document shape. The ``type`` URIs are
-stable identifiers documented in the README (Inference API); clients switch on them, not on ``title``.
+stable identifiers documented in the README (Inference API); clients switch on them, not
+on ``title``.
 """
 
 from __future__ import annotations
