@@ -72,7 +72,7 @@ def _skill(res: dict[str, Any]) -> list[str]:
             "p10-p90 coverage, every horizon 1..24",
             f"{min(coverage):.3f}-{max(coverage):.3f} (mean {mean_cov:.3f})",
             "0.75-0.85",
-            0.75 <= min(coverage) and max(coverage) <= 0.85,
+            min(coverage) >= 0.75 and max(coverage) <= 0.85,
         ),
         _row(
             "training wall time, full training range, 2 cores",
