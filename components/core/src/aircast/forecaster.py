@@ -1,6 +1,6 @@
 """CatBoost multi-horizon forecaster: one model, horizon as a feature, three quantiles.
 
-Design (the reasons are in docs/forecast.md):
+Design (the reasons are in the README, "Forecasting"):
 
 * **One CatBoost model** with ``MultiQuantile`` loss (alpha 0.1, 0.5, 0.9) predicts all
   horizons 1..H; each (location, issue time) row is expanded into H rows that add the
@@ -14,7 +14,7 @@ Design (the reasons are in docs/forecast.md):
   the training rows) before fitting and multiplied back after predicting. Quantiles commute
   with a positive scale, but the trees do not: unscaled, the 1 h log ratio is ~5x narrower
   than the 24 h one, leaves shared across horizons give 1 h the long horizons' mean
-  reversion, and the 1 h forecast was worse than persistence (docs/forecast.md).
+  reversion, and the 1 h forecast was worse than persistence (README, "Forecasting").
 * Optional **conformal calibration** (CQR) per horizon on a held-out tail shifts p10/p90 so
   the interval covers ~80 % on recent data.
 * Everything the forecaster needs at predict time (feature spec, quantiles, calibration) is
