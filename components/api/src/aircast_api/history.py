@@ -95,12 +95,14 @@ class HistoryReader:
 
     def page(self, parameter: str, after: int | None, limit: int) -> list[StoredLocation]:
         """One page of locations measuring ``parameter``, ordered by id, after ``after``."""
-        rows = store.list_locations(self.conninfo, parameter, after=after, limit=limit)
+        with self.pool.connection() as conn:
+            rows = store.list_locations(conn, parameter, after=after, limit=limit)
         return [StoredLocation.from_row(row) for row in rows]
 
     def location(self, location_id: int, parameter: str) -> StoredLocation | None:
         """The location ``location_id`` if it measures ``parameter``, else None."""
-        rows = store.list_locations(self.conninfo, parameter, after=location_id - 1, limit=1)
+        with self.pool.connection() as conn:
+            rows = store.list_locations(conn, parameter, after=location_id - 1, limit=1)
         if not rows or int(rows[0]["location_id"]) != location_id:
             return None
         return StoredLocation.from_row(rows[0])
@@ -109,10 +111,11 @@ class HistoryReader:
         self, location_id: int, parameters: tuple[str, ...], issue_time: datetime, hours: int
     ) -> pd.DataFrame:
         """The ``hours`` hours of ``parameters`` ending at ``issue_time`` (inclusive)."""
-        return store.load_measurements(
-            self.conninfo,
-            list(parameters),
-            location_ids=[location_id],
-            since=issue_time - timedelta(hours=hours),
-            until=issue_time,
-        )
+        with self.pool.connection() as conn:
+            return store.load_measurements(
+                conn,
+                list(parameters),
+                location_ids=[location_id],
+                since=issue_time - timedelta(hours=hours),
+                until=issue_time,
+            )

@@ -9,6 +9,7 @@ from typing import Annotated, Any, TypeVar
 import psycopg
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
+from psycopg_pool import PoolTimeout
 
 from aircast.features import history_hours
 from aircast_api import metrics, problems
@@ -34,7 +35,7 @@ async def _read(function: Callable[..., T], *args: Any) -> T:
     """Run a blocking store read in a worker thread; a database outage becomes a 503."""
     try:
         return await asyncio.to_thread(function, *args)
-    except psycopg.OperationalError as error:
+    except (psycopg.OperationalError, PoolTimeout) as error:
         raise ProblemError(
             503,
             "database-unavailable",

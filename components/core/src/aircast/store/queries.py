@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +24,19 @@ LOCATION_COLUMNS = (
 )
 
 
+Conninfo = str | psycopg.Connection[Any]
+"""A libpq URL (a connection is opened and closed per call) or an open connection (a pool's)."""
+
+
+@contextlib.contextmanager
+def _connected(conninfo: Conninfo) -> Iterator[psycopg.Connection[Any]]:
+    if isinstance(conninfo, psycopg.Connection):
+        yield conninfo
+        return
+    with psycopg.connect(conninfo) as conn:
+        yield conn
+
+
 def _utc(value: datetime | str | pd.Timestamp | None) -> datetime | None:
     if value is None:
         return None
@@ -32,7 +46,7 @@ def _utc(value: datetime | str | pd.Timestamp | None) -> datetime | None:
 
 
 def load_measurements(
-    conninfo: str,
+    conninfo: Conninfo,
     parameters: Sequence[str] | str,
     *,
     location_ids: Sequence[int] | None = None,
@@ -75,7 +89,7 @@ def load_measurements(
         {"WHERE " + " AND ".join(window) if window else ""}
         ORDER BY c.location_id, c.parameter, m.datetime
     """  # noqa: S608 - only fixed fragments are interpolated; values are bound
-    with psycopg.connect(conninfo) as conn:
+    with _connected(conninfo) as conn:
         rows = conn.execute(sql.encode(), args).fetchall()
     frame = pd.DataFrame(rows, columns=["location_id", "parameter", "datetime", "value"])
     return frame.astype(
@@ -88,7 +102,7 @@ def load_measurements(
     )
 
 
-def load_locations(conninfo: str, location_ids: Sequence[int] | None = None) -> pd.DataFrame:
+def load_locations(conninfo: Conninfo, location_ids: Sequence[int] | None = None) -> pd.DataFrame:
     """Stored locations with their attribution: one row per location, ordered by id."""
     sql = f"SELECT {', '.join(LOCATION_COLUMNS)} FROM locations"  # noqa: S608 - constants
     args: dict[str, Any] = {}
@@ -96,7 +110,7 @@ def load_locations(conninfo: str, location_ids: Sequence[int] | None = None) -> 
         sql += " WHERE location_id = ANY(%(ids)s)"
         args["ids"] = [int(i) for i in location_ids]
     sql += " ORDER BY location_id"
-    with psycopg.connect(conninfo) as conn:
+    with _connected(conninfo) as conn:
         rows = conn.execute(sql.encode(), args).fetchall()
     frame = pd.DataFrame(rows, columns=list(LOCATION_COLUMNS))
     return frame.astype(
@@ -110,7 +124,7 @@ def load_locations(conninfo: str, location_ids: Sequence[int] | None = None) -> 
 
 
 def list_locations(
-    conninfo: str, parameter: str, *, after: int | None = None, limit: int = 100
+    conninfo: Conninfo, parameter: str, *, after: int | None = None, limit: int = 100
 ) -> list[dict[str, Any]]:
     """One page of locations that have a sensor of ``parameter``, ordered by ``location_id``.
 
@@ -142,7 +156,7 @@ def list_locations(
         LIMIT %(limit)s
     """  # noqa: S608 - column names are constants
     args = {"parameter": parameter, "after": -1 if after is None else int(after), "limit": limit}
-    with psycopg.connect(conninfo) as conn, conn.cursor() as cur:
+    with _connected(conninfo) as conn, conn.cursor() as cur:
         cur.execute(sql.encode(), args)
         names = [d.name for d in cur.description or ()]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
