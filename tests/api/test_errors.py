@@ -52,6 +52,30 @@ def test_malformed_json_is_400(client: TestClient) -> None:
     assert_problem(response, 400, "malformed-json")
 
 
+@pytest.mark.parametrize("route", ["/v1/forecast", "/v1/forecast:batch"])
+@pytest.mark.parametrize(
+    ("content", "content_type"),
+    [(b"", "application/json"), (b'{"history": []}', "text/plain")],
+    ids=["empty", "not-json"],
+)
+def test_missing_or_non_json_bodies_name_the_body(
+    client: TestClient, route: str, content: bytes, content_type: str
+) -> None:
+    response = client.post(route, content=content, headers={"content-type": content_type})
+    body = assert_problem(response, 422, "validation-error")
+    assert [param["name"] for param in body["invalid_params"]] == ["body"]
+
+
+def test_batch_errors_name_the_item_and_field(client: TestClient) -> None:
+    bad = history_body(location_id=2)
+    bad["history"][0]["values"][3] = "12"
+    response = client.post("/v1/forecast:batch", json={"locations": [history_body(), bad]})
+    body = assert_problem(response, 422, "validation-error")
+    assert [param["name"] for param in body["invalid_params"]] == [
+        "body.locations.1.history.0.values.3"
+    ]
+
+
 def test_oversized_bodies_are_413(make_client: AppFactory) -> None:
     client = make_client(api_max_body_bytes=2_000)
     declared = client.post("/v1/forecast", json=history_body(hours=400))

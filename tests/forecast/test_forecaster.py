@@ -126,3 +126,40 @@ def test_model_saved_before_target_scale_loads_unscaled(fitted: Forecaster, tmp_
     model.get_metadata()["aircast"] = json.dumps(meta)
     legacy = Forecaster.from_catboost(model)
     np.testing.assert_array_equal(legacy.target_scale, np.ones(SPEC.horizons))
+
+
+def test_array_input_predicts_what_a_catboost_pool_of_the_frame_predicts(
+    fitted: Forecaster, data: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    """The serving fast path (a float matrix plus the location column, no DataFrame) feeds
+    CatBoost exactly the inputs the training frame does."""
+    from catboost import Pool
+
+    features = data[0].iloc[300:340].reset_index(drop=True)
+    rows = np.repeat(np.arange(len(features)), SPEC.horizons)
+    horizons = np.tile(np.arange(1, SPEC.horizons + 1), len(features))
+    columns = fitted.model_columns(features, rows, horizons)
+    frame = fitted.model_frame(features.iloc[rows], horizons)
+    assert fitted.model_feature_names[-1] == "location"
+    pooled = fitted.model.predict(Pool(frame, cat_features=["location"]))
+    scaled = np.asarray(pooled) * fitted.target_scale[horizons - 1][:, None]
+    np.testing.assert_array_equal(fitted._raw(columns), scaled)
+    # an unseen location goes through both inputs the same way
+    other = {**columns, "location": np.full(len(rows), "999999", dtype=object)}
+    pooled = fitted.model.predict(Pool(frame.assign(location="999999"), cat_features=["location"]))
+    np.testing.assert_array_equal(
+        fitted._raw(other), np.asarray(pooled) * fitted.target_scale[horizons - 1][:, None]
+    )
+
+
+def test_predict_columns_selects_horizons_and_rejects_others(
+    fitted: Forecaster, data: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    features = data[0].tail(3).reset_index(drop=True)
+    full = fitted.predict(features)
+    some = fitted.predict_columns(features, horizons=[2, 5])
+    assert some.horizon.tolist() == [2, 5] * 3
+    expected = full[full["horizon"].isin([2, 5])]["point"].to_numpy()
+    np.testing.assert_array_equal(some.point, expected)
+    with pytest.raises(ValueError, match=r"within 1\.\.6"):
+        fitted.predict_columns(features, horizons=[7])

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import pandas as pd
 from psycopg_pool import ConnectionPool
 
 from aircast import store
@@ -42,17 +41,6 @@ class StoredLocation:
             latest_datetime=row.get("latest_datetime"),
             latest_value=_float(row.get("latest_value")),
         )
-
-    def frame(self) -> pd.DataFrame:
-        """The location as the one-row frame ``aircast.features`` expects."""
-        return pd.DataFrame(
-            {
-                "location_id": [self.location_id],
-                "latitude": [self.latitude],
-                "longitude": [self.longitude],
-                "timezone": [self.timezone],
-            }
-        ).astype({"location_id": "int64", "latitude": "float64", "longitude": "float64"})
 
 
 def _float(value: Any) -> float | None:
@@ -99,23 +87,26 @@ class HistoryReader:
             rows = store.list_locations(conn, parameter, after=after, limit=limit)
         return [StoredLocation.from_row(row) for row in rows]
 
-    def location(self, location_id: int, parameter: str) -> StoredLocation | None:
-        """The location ``location_id`` if it measures ``parameter``, else None."""
+    def forecast_input(
+        self, location_id: int, parameter: str, parameters: tuple[str, ...], hours: int
+    ) -> tuple[StoredLocation | None, list[tuple[str, datetime, float]]]:
+        """The location (None if unknown) and its last ``hours`` hours of ``parameters``.
+
+        The hours end at the newest ``parameter`` value (inclusive); rows are (parameter,
+        datetime, value). One pooled connection serves both queries.
+        """
         with self.pool.connection() as conn:
             rows = store.list_locations(conn, parameter, after=location_id - 1, limit=1)
-        if not rows or int(rows[0]["location_id"]) != location_id:
-            return None
-        return StoredLocation.from_row(rows[0])
-
-    def recent(
-        self, location_id: int, parameters: tuple[str, ...], issue_time: datetime, hours: int
-    ) -> pd.DataFrame:
-        """The ``hours`` hours of ``parameters`` ending at ``issue_time`` (inclusive)."""
-        with self.pool.connection() as conn:
-            return store.load_measurements(
+            if not rows or int(rows[0]["location_id"]) != location_id:
+                return None, []
+            location = StoredLocation.from_row(rows[0])
+            if location.latest_datetime is None:
+                return location, []
+            history = store.measurement_rows(
                 conn,
                 list(parameters),
                 location_ids=[location_id],
-                since=issue_time - timedelta(hours=hours),
-                until=issue_time,
+                since=location.latest_datetime - timedelta(hours=hours),
+                until=location.latest_datetime,
             )
+        return location, [(p, when, value) for _, p, when, value in history]

@@ -9,9 +9,10 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 
 from aircast.settings import DatabaseSettings
-from aircast_api import __version__, logs, problems
+from aircast_api import __version__, bodies, logs, problems
 from aircast_api.history import HistoryReader
 from aircast_api.lifecycle import ModelLifecycle
 from aircast_api.middleware import RequestMiddleware
@@ -104,22 +105,46 @@ def create_app(
 
 
 def _document_problems(app: FastAPI) -> None:
-    """Add the Problem schema to the generated OpenAPI document (responses reference it)."""
+    """Add the schemas FastAPI does not see to the OpenAPI document: Problem (responses
+    reference it) and the bodies read by :func:`aircast_api.bodies.json_body`."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = generate()
             schemas = schema.setdefault("components", {}).setdefault("schemas", {})
-            problem = problems.Problem.model_json_schema(
-                ref_template="#/components/schemas/{model}"
-            )
-            for name, definition in problem.pop("$defs", {}).items():
-                schemas[name] = definition
-            schemas["Problem"] = problem
+
+            def add(model: type[BaseModel]) -> None:
+                definition = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                schemas.update(definition.pop("$defs", {}))
+                schemas[model.__name__] = definition
+
+            for model in bodies.BODY_MODELS:
+                add(model)
+            # FastAPI's own order (by name), then the problem schemas
+            ordered = sorted(schemas.items())
+            schemas.clear()
+            schemas.update(ordered)
+            add(problems.Problem)
             # Probes and metrics take a key only when configured closed: the key is optional.
             for path in ("/healthz", "/readyz", "/metrics"):
                 schema["paths"][path]["get"]["security"] = [{}, {"ApiKey": []}]
+            # RequestMiddleware stamps every response with the request id.
+            schema["components"]["headers"] = {
+                "X-Request-ID": {
+                    "description": "The request's id: the caller's X-Request-ID when it is "
+                    "1-128 characters of [A-Za-z0-9._:-], else a new one. Logged with the "
+                    "request; quote it when reporting a problem.",
+                    "required": True,
+                    "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"},
+                }
+            }
+            for operations in schema["paths"].values():
+                for operation in operations.values():
+                    for response in operation.get("responses", {}).values():
+                        response.setdefault("headers", {})["X-Request-ID"] = {
+                            "$ref": "#/components/headers/X-Request-ID"
+                        }
             app.openapi_schema = schema
         return app.openapi_schema
 

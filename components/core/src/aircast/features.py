@@ -1,12 +1,18 @@
 """THE feature builder: one function computes model inputs for training and for serving.
 
+Every feature value is computed by :func:`_feature_columns` from an hourly grid of positions
+and values. Training (:func:`build_features` without ``issue_times``) puts each location's whole
+series on that grid; serving (:func:`window_features`, which the API calls with arrays, and
+``build_features(..., issue_times=...)``, which wraps it for frames) puts only the
+:func:`history_hours` before each issue time on it. Same function, same arithmetic, so the
+values are bit-identical (a unit test checks it).
+
 Input is the long measurement frame of ``aircast.store.load_measurements`` (``location_id``,
-``parameter``, ``datetime`` hour-ending UTC, ``value``) plus the location table. Each location's
-series is put on a full hourly grid before anything is shifted, so a lag that falls in a gap is
-missing — it is never taken from a neighbouring hour. Window statistics are computed from an
-explicit (rows x window) matrix rather than running sums, so a value depends only on the hours
-inside its window and the serving path (which loads only :func:`history_hours` of history) gets
-bit-identical features to the training path.
+``parameter``, ``datetime`` hour-ending UTC, ``value``) plus the location table. A series is
+put on a full hourly grid before anything is shifted, so a lag that falls in a gap is missing —
+it is never taken from a neighbouring hour. Window statistics are computed from an explicit
+(rows x window) matrix rather than running sums, so a value depends only on the hours inside its
+window, never on how much history came before it.
 
 Row key: (``location_id``, ``issue_time``), where ``issue_time`` is the hour-ending time of the
 newest observation a row may use. Feature names do not mention the target parameter (the target
@@ -188,27 +194,13 @@ def _check_measurements(measurements: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _build_grid(
-    measurements: pd.DataFrame,
-    parameters: Iterable[str],
-    until: pd.Series | None,
-) -> _Grid:
-    """Reindex every location to a full hourly grid from its first observation.
-
-    The grid ends at the location's last observation, or at ``until[location_id]`` when given
-    (serving: the issue time may be later than the newest measurement).
-    """
+def _build_grid(measurements: pd.DataFrame, parameters: Iterable[str]) -> _Grid:
+    """Reindex every location to a full hourly grid from its first to its last observation."""
     params = list(parameters)
     frame = measurements[measurements["parameter"].isin(params)]
-    if frame.empty and until is None:
+    if frame.empty:
         return _Grid(np.empty(0, np.int64), pd.DatetimeIndex([], tz="UTC"), np.empty(0, np.int64))
     spans = frame.groupby("location_id")["datetime"].agg(["min", "max"])
-    if until is not None:
-        until = until.groupby(level=0).max()
-        spans = spans.reindex(spans.index.union(until.index))
-        spans["max"] = until.reindex(spans.index)
-        spans["min"] = spans["min"].fillna(spans["max"])
-        spans = spans.dropna()
     span_ns = (spans["max"] - spans["min"]).to_numpy(dtype="timedelta64[ns]")
     hours = pd.Series(span_ns // np.timedelta64(1, "h"), index=spans.index).astype("int64") + 1
     hours = hours.clip(lower=0)
@@ -237,27 +229,6 @@ def _build_grid(
     return _Grid(loc, times, offsets.astype(np.int64), values)
 
 
-def _grid_rows(grid: _Grid, wanted: pd.DataFrame) -> np.ndarray:
-    """Index in ``grid`` of each wanted (location_id, issue_time); -1 where it has none."""
-    n = len(grid.location_id)
-    if n == 0:
-        return np.full(len(wanted), -1, dtype=np.int64)
-    # Each location's rows are contiguous, hourly and start at position 0.
-    firsts = np.flatnonzero(grid.position == 0)
-    lengths = np.diff(np.append(firsts, n))
-    first_of = pd.Series(firsts, index=grid.location_id[firsts])
-    length_of = pd.Series(lengths, index=grid.location_id[firsts])
-    loc = wanted["location_id"].to_numpy(dtype=np.int64)
-    start = first_of.reindex(loc).to_numpy(dtype="float64")
-    length = length_of.reindex(loc).to_numpy(dtype="float64")
-    grid_ns = grid.time.as_unit("ns").asi8
-    start_time = grid_ns[np.where(np.isnan(start), 0, start).astype(np.int64)]
-    issue_ns = pd.DatetimeIndex(wanted["issue_time"]).as_unit("ns").asi8
-    offset = (issue_ns - start_time) // 3_600_000_000_000
-    ok = ~np.isnan(start) & (offset >= 0) & (offset < np.nan_to_num(length))
-    return np.where(ok, np.nan_to_num(start).astype(np.int64) + offset, -1).astype(np.int64)
-
-
 def _nan_stats(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=RuntimeWarning)
@@ -282,17 +253,22 @@ def _locations_table(locations: pd.DataFrame) -> pd.DataFrame:
 
 def _calendar(location_id: np.ndarray, time: pd.DatetimeIndex, tz: pd.Series) -> pd.DataFrame:
     """Hour, weekday and month in each location's local time (no holiday calendar)."""
+    zones = tz.reindex(pd.Index(location_id)).fillna("UTC").to_numpy()
+    return pd.DataFrame(_local_calendar(time, zones))
+
+
+def _local_calendar(time: pd.DatetimeIndex, zones: np.ndarray) -> dict[str, np.ndarray]:
+    """Hour, weekday and month of each UTC ``time`` in its row's IANA zone."""
     hour = np.zeros(len(time), dtype=np.int64)
     weekday = np.zeros(len(time), dtype=np.int64)
     month = np.zeros(len(time), dtype=np.int64)
-    zones = tz.reindex(pd.Index(location_id)).fillna("UTC").to_numpy()
     for zone in pd.unique(zones):
         mask = zones == zone
         local = time[mask].tz_convert(str(zone))
         hour[mask] = local.hour
         weekday[mask] = local.day_of_week
         month[mask] = local.month
-    return pd.DataFrame({"hour": hour, "weekday": weekday, "month": month})
+    return {"hour": hour, "weekday": weekday, "month": month}
 
 
 def _feature_columns(
@@ -333,6 +309,107 @@ def _feature_columns(
     return cols
 
 
+def scatter_windows(
+    row: np.ndarray,
+    parameter_code: np.ndarray,
+    hours_back: np.ndarray,
+    value: np.ndarray,
+    rows: int,
+    spec: FeatureSpec,
+) -> np.ndarray:
+    """Observations placed on each row's hourly window: the input of :func:`window_features`.
+
+    Observation ``i`` belongs to row ``row[i]``, is of ``spec.parameters[parameter_code[i]]``
+    and was measured ``hours_back[i]`` hours before that row's issue time (0 = the issue
+    hour). Returns a ``(rows, len(spec.parameters), history_hours(spec))`` array whose last
+    column is the issue hour; an hour with no observation is NaN (never filled), several
+    observations of one hour are averaged (as on the training grid), and observations
+    outside the window or with a negative code are ignored.
+    """
+    hours = history_hours(spec)
+    n_params = len(spec.parameters)
+    row = np.asarray(row, dtype=np.int64)
+    code = np.asarray(parameter_code, dtype=np.int64)
+    back = np.asarray(hours_back, dtype=np.int64)
+    value = np.asarray(value, dtype="float64")
+    ok = (back >= 0) & (back < hours) & (code >= 0) & (row >= 0) & ~np.isnan(value)
+    flat = (row[ok] * n_params + code[ok]) * hours + (hours - 1 - back[ok])
+    size = rows * n_params * hours
+    total = np.bincount(flat, weights=value[ok], minlength=size)
+    count = np.bincount(flat, minlength=size).astype("float64")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        windows = np.where(count > 0, total / np.where(count > 0, count, 1.0), np.nan)
+    return windows.reshape(rows, n_params, hours)
+
+
+def window_features(
+    windows: np.ndarray,
+    issue_time: pd.DatetimeIndex,
+    location_id: np.ndarray,
+    latitude: np.ndarray,
+    longitude: np.ndarray,
+    timezone: np.ndarray,
+    spec: FeatureSpec,
+) -> dict[str, np.ndarray]:
+    """The feature columns (``spec.feature_names()``) of one row per window: the serving path.
+
+    ``windows`` comes from :func:`scatter_windows`; the other arguments give each row's issue
+    time (UTC), location id, coordinates and IANA time zone. The arithmetic is the training
+    grid's (:func:`_feature_columns` on the same hours), so the values are bit-identical to
+    :func:`build_features` on the full history; a row whose window holds no observation at
+    all has every feature missing, as a row outside the training grid would. Plain arrays:
+    no pandas frame is built, which keeps a single-location forecast in the sub-millisecond
+    range.
+    """
+    rows, n_params, hours = windows.shape
+    if n_params != len(spec.parameters) or hours != history_hours(spec):
+        raise ValueError(
+            f"windows of shape {windows.shape} do not fit the spec: expected "
+            f"(rows, {len(spec.parameters)}, {history_hours(spec)}); use scatter_windows"
+        )
+    grid = _Grid(
+        location_id=np.repeat(np.arange(rows, dtype=np.int64), hours),
+        # _feature_columns reads positions and values only; per-hour times are not needed
+        time=pd.DatetimeIndex([], tz="UTC"),
+        position=np.tile(np.arange(hours, dtype=np.int64), rows),
+        values={p: windows[:, i, :].reshape(-1) for i, p in enumerate(spec.parameters)},
+    )
+    picked = np.arange(rows, dtype=np.int64) * hours + (hours - 1)
+    cols = _feature_columns(grid, spec, picked)
+    empty = np.isnan(windows).all(axis=(1, 2))
+    if empty.any():
+        for column in cols.values():
+            column[empty] = np.nan
+    calendar = _local_calendar(issue_time, np.asarray(timezone, dtype=object))
+    cols.update(calendar)
+    cols["latitude"] = np.asarray(latitude, dtype="float64")
+    cols["longitude"] = np.asarray(longitude, dtype="float64")
+    cols[LOCATION_FEATURE] = np.asarray(location_id, dtype=np.int64).astype(str).astype(object)
+    return cols
+
+
+def _frame_windows(frame: pd.DataFrame, wanted: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
+    """:func:`scatter_windows` for rows of (``location_id``, ``issue_time``) of a long frame."""
+    hours = history_hours(spec)
+    codes = {p: i for i, p in enumerate(spec.parameters)}
+    frame = frame[frame["parameter"].isin(list(codes))]
+    keys = wanted.assign(row=np.arange(len(wanted)))
+    pairs = frame.merge(keys, on="location_id", how="inner")
+    obs_ns = pd.DatetimeIndex(pairs["datetime"]).as_unit("ns").asi8
+    issue_ns = pd.DatetimeIndex(pairs["issue_time"]).as_unit("ns").asi8
+    back = (issue_ns - obs_ns) // 3_600_000_000_000
+    inside = (issue_ns >= obs_ns) & (back < hours)
+    pairs = pairs[inside]
+    return scatter_windows(
+        pairs["row"].to_numpy(dtype=np.int64),
+        pairs["parameter"].map(codes).to_numpy(dtype=np.int64),
+        back[inside],
+        pairs["value"].to_numpy(dtype="float64"),
+        len(wanted),
+        spec,
+    )
+
+
 def build_features(
     measurements: pd.DataFrame,
     locations: pd.DataFrame,
@@ -342,42 +419,39 @@ def build_features(
     """Model inputs, one row per (``location_id``, ``issue_time``).
 
     With ``issue_times=None`` every hour of every location's grid is a row (training). With a
-    frame of (``location_id``, ``issue_time``) only those rows are returned, in that order
-    (serving); an issue time later than the newest measurement gives missing recent lags
-    rather than an error. Columns: ``location_id``, ``issue_time``, then
-    ``spec.feature_names()``.
+    frame of (``location_id``, ``issue_time``) only those rows are returned, in that order,
+    computed from the :func:`history_hours` before each issue time by :func:`window_features`
+    (serving: the API calls that directly); an issue time later than the newest measurement
+    gives missing recent lags rather than an error. Columns: ``location_id``, ``issue_time``,
+    then ``spec.feature_names()``.
     """
     frame = _check_measurements(measurements) if len(measurements) else _empty_measurements()
     table = _locations_table(locations)
-    until: pd.Series | None = None
-    wanted: pd.DataFrame | None = None
     if issue_times is not None:
         if not {"location_id", "issue_time"} <= set(issue_times.columns):
             raise ValueError("issue_times needs columns location_id and issue_time")
         wanted = issue_times[["location_id", "issue_time"]].copy()
         wanted["location_id"] = wanted["location_id"].astype("int64")
         wanted["issue_time"] = pd.to_datetime(wanted["issue_time"], utc=True).dt.floor("h")
-        until = wanted.set_index("location_id")["issue_time"]
-        # history newer than the latest issue time can never be used; dropping it keeps the
-        # grid (and the cost) bounded by what the rows need.
-        frame = frame[frame["datetime"] <= frame["location_id"].map(until.groupby(level=0).max())]
-    grid = _build_grid(frame, spec.parameters, until)
-    # Serving computes only the wanted rows (not every hour of each location's grid): the same
-    # arithmetic on the same grid, so the values are identical to the training path's.
-    rows = None if wanted is None else _grid_rows(grid, wanted)
-    cols = _feature_columns(grid, spec, None if rows is None else np.maximum(rows, 0))
-
-    if rows is not None and wanted is not None:
-        # Rows outside every grid (no history at all, or an issue time before the first
-        # observation) have no features: all missing, as the training path would give.
-        missing = rows < 0
-        if missing.any():
-            for column in cols.values():
-                column[missing] = np.nan
         location_id = wanted["location_id"].to_numpy(dtype=np.int64)
         time = pd.DatetimeIndex(wanted["issue_time"])
-    else:
-        location_id, time = grid.location_id, grid.time
+        cols = window_features(
+            _frame_windows(frame, wanted, spec),
+            time,
+            location_id,
+            table["latitude"].reindex(location_id).to_numpy(dtype="float64"),
+            table["longitude"].reindex(location_id).to_numpy(dtype="float64"),
+            table["timezone"].reindex(location_id).fillna("UTC").to_numpy(dtype=object),
+            spec,
+        )
+        out = pd.DataFrame(cols)
+        out.insert(0, "issue_time", time)
+        out.insert(0, "location_id", location_id)
+        return out[["location_id", "issue_time", *spec.feature_names()]].reset_index(drop=True)
+
+    grid = _build_grid(frame, spec.parameters)
+    cols = _feature_columns(grid, spec, None)
+    location_id, time = grid.location_id, grid.time
     out = pd.DataFrame(cols)
     out.insert(0, "issue_time", time)
     out.insert(0, "location_id", location_id)
@@ -397,7 +471,7 @@ def build_targets(measurements: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame
     when that hour is a gap). Rows align with ``build_features(..., issue_times=None)``.
     """
     frame = _check_measurements(measurements) if len(measurements) else _empty_measurements()
-    grid = _build_grid(frame, spec.parameters, None)
+    grid = _build_grid(frame, spec.parameters)
     y = grid.values[spec.target]
     out = pd.DataFrame({f"y_h{h}": grid.shift(y, -h) for h in range(1, spec.horizons + 1)})
     out.insert(0, "issue_time", grid.time)

@@ -24,6 +24,7 @@ Design (the reasons are in the README, "Forecasting"):
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,8 @@ from aircast.features import LOCATION_FEATURE, FeatureSpec
 
 QUANTILES = (0.1, 0.5, 0.9)
 HORIZON_FEATURES = ("horizon", "target_hour", "same_hour_yesterday", "anchor")
+# Feature columns by name: a build_features frame or window_features' dict of arrays.
+Columns = Mapping[str, Any] | pd.DataFrame
 _METADATA_KEY = "aircast"
 _FORMAT = 1
 
@@ -57,11 +60,11 @@ class ForecasterParams:
         return asdict(self)
 
 
-def _anchor(features: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
+def _anchor(features: Columns, spec: FeatureSpec) -> np.ndarray:
     """log1p of the latest value, else of the longest-window mean, else 0."""
-    anchor = features["y_lag_0"].to_numpy(dtype="float64", na_value=np.nan)
+    anchor = np.asarray(features["y_lag_0"], dtype="float64")
     if spec.windows:
-        mean = features[f"y_mean_{max(spec.windows)}"].to_numpy(dtype="float64", na_value=np.nan)
+        mean = np.asarray(features[f"y_mean_{max(spec.windows)}"], dtype="float64")
         anchor = np.where(np.isnan(anchor), mean, anchor)
     anchor = np.log1p(np.clip(anchor, 0.0, None))
     return np.where(np.isnan(anchor), 0.0, anchor)
@@ -77,6 +80,17 @@ def _horizon_scale(z: np.ndarray, horizon: np.ndarray, horizons: int) -> np.ndar
             # a floor keeps a constant series (MAD 0) from dividing by zero
             scale[h - 1] = max(mad, 1e-3)
     return scale
+
+
+@dataclass(frozen=True)
+class ForecastArrays:
+    """Forecasts as aligned arrays: feature row, horizon, median and the p10-p90 interval."""
+
+    row: np.ndarray
+    horizon: np.ndarray
+    point: np.ndarray
+    p10: np.ndarray
+    p90: np.ndarray
 
 
 class Forecaster:
@@ -95,27 +109,41 @@ class Forecaster:
 
     @property
     def model_feature_names(self) -> list[str]:
-        """Columns of the model's input matrix (the features plus the horizon features)."""
-        return [*self.spec.feature_names(), *HORIZON_FEATURES]
+        """Columns of the model's input matrix (the features plus the horizon features).
 
-    def model_frame(self, features: pd.DataFrame, horizons: np.ndarray) -> pd.DataFrame:
-        """Rows of ``features`` paired with ``horizons`` (same length) as model input."""
+        The location categorical comes last, so the numeric columns form one float matrix
+        (CatBoost's fast ``FeaturesData`` input). A loaded model reports its own order:
+        models trained before this order existed keep theirs.
+        """
+        if self.model is not None and getattr(self.model, "feature_names_", None):
+            return list(self.model.feature_names_)
+        numeric = [n for n in self.spec.feature_names() if n != LOCATION_FEATURE]
+        return [*numeric, *HORIZON_FEATURES, LOCATION_FEATURE]
+
+    def model_columns(
+        self, features: Columns, rows: np.ndarray, horizons: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """Model input as columns: feature row ``rows[i]`` paired with ``horizons[i]``.
+
+        ``features`` maps every name of ``spec.feature_names()`` to an array (a
+        ``build_features`` frame or the dict of :func:`aircast.features.window_features`).
+        This is the one place model inputs are made, for fitting and for predicting.
+        """
         names = self.spec.feature_names()
-        missing = set(names) - set(features.columns)
+        missing = [n for n in names if n not in features]
         if missing:
             raise ValueError(
                 f"features lack {len(missing)} column(s) the model needs (e.g. "
                 f"{sorted(missing)[:3]}); build them with aircast.features.build_features "
                 "and the model's FeatureSpec"
             )
-        # one dict of arrays -> one DataFrame: column-by-column inserts cost more than the
-        # CatBoost call itself for a 1,000-location batch
-        cols: dict[str, np.ndarray] = {
-            c: features[c].to_numpy(dtype="float32", na_value=np.nan)
-            for c in names
-            if c != LOCATION_FEATURE
-        }
-        cols[LOCATION_FEATURE] = features[LOCATION_FEATURE].astype(str).to_numpy()
+        rows = np.asarray(rows, dtype=np.int64)
+        cols: dict[str, np.ndarray] = {}
+        for c in names:
+            if c != LOCATION_FEATURE:
+                cols[c] = np.asarray(features[c], dtype="float32")[rows]
+        location = np.asarray(features[LOCATION_FEATURE])
+        cols[LOCATION_FEATURE] = location.astype(str).astype(object)[rows]
         h = np.asarray(horizons, dtype=np.int64)
         cols["horizon"] = h.astype("float32")
         cols["target_hour"] = ((cols["hour"].astype(np.int64) + h) % 24).astype("float32")
@@ -124,10 +152,16 @@ class Forecaster:
         for value in np.unique(h):
             lag = 24 - int(value)
             if lag in lags:
-                rows = h == value
-                yesterday[rows] = cols[f"y_lag_{lag}"][rows]
+                pick = h == value
+                yesterday[pick] = cols[f"y_lag_{lag}"][pick]
         cols["same_hour_yesterday"] = yesterday
-        cols["anchor"] = _anchor(features, self.spec).astype("float32")
+        cols["anchor"] = _anchor(features, self.spec).astype("float32")[rows]
+        return cols
+
+    def model_frame(self, features: pd.DataFrame, horizons: np.ndarray) -> pd.DataFrame:
+        """Rows of ``features`` paired with ``horizons`` (same length) as model input."""
+        frame = features.reset_index(drop=True)
+        cols = self.model_columns(frame, np.arange(len(frame)), horizons)
         return pd.DataFrame(cols)[self.model_feature_names]
 
     # ------------------------------------------------------------------ fit
@@ -150,8 +184,8 @@ class Forecaster:
         if len(features) != len(targets):
             raise ValueError("features and targets must have the same rows (same grid)")
         rows, horizons, y = self._training_pairs(targets, rng)
-        feats = features.iloc[rows].reset_index(drop=True)
-        x = self.model_frame(feats, horizons)
+        frame = features.reset_index(drop=True)
+        x = pd.DataFrame(self.model_columns(frame, rows, horizons))[self.model_feature_names]
         z = np.log1p(np.clip(y, 0.0, None)) - x["anchor"].to_numpy(dtype="float64")
         return x, z
 
@@ -210,9 +244,9 @@ class Forecaster:
         if len(rows) == 0:
             return
         horizons = hcol + 1
-        x = self.model_frame(features.iloc[rows].reset_index(drop=True), horizons)
+        x = self.model_columns(features.reset_index(drop=True), rows, horizons)
         raw = np.sort(self._raw(x), axis=1)
-        z = np.log1p(np.clip(matrix[rows, hcol], 0.0, None)) - x["anchor"].to_numpy()
+        z = np.log1p(np.clip(matrix[rows, hcol], 0.0, None)) - x["anchor"].astype("float64")
         scores = np.maximum(raw[:, 0] - z, z - raw[:, 2])
         adjust = np.zeros(self.spec.horizons)
         for h in range(1, self.spec.horizons + 1):
@@ -229,13 +263,65 @@ class Forecaster:
         if self.model is None:
             raise RuntimeError("the forecaster is not fitted; call fit() or load() first")
 
-    def _raw(self, x: pd.DataFrame) -> np.ndarray:
-        from catboost import Pool
+    def _raw(self, x: pd.DataFrame | Mapping[str, np.ndarray]) -> np.ndarray:
+        """The three fitted quantiles of the scaled log ratio, unscaled, one row per input."""
+        from catboost import FeaturesData, Pool
 
-        raw = self.model.predict(Pool(x, cat_features=[LOCATION_FEATURE]))
-        raw = np.asarray(raw, dtype="float64").reshape(len(x), len(QUANTILES))
-        horizon = x["horizon"].to_numpy().astype(np.int64)
+        names = self.model_feature_names
+        n = len(x["horizon"])
+        if names[-1] == LOCATION_FEATURE and self.model.get_cat_feature_indices() == [
+            len(names) - 1
+        ]:
+            # numeric block + one categorical column: no DataFrame, no per-cell conversion
+            data: Any = FeaturesData(
+                num_feature_data=np.column_stack(
+                    [np.asarray(x[c], dtype="float32") for c in names[:-1]]
+                ).reshape(n, len(names) - 1),
+                cat_feature_data=np.asarray(x[LOCATION_FEATURE], dtype=object).reshape(n, 1),
+                num_feature_names=names[:-1],
+                cat_feature_names=[LOCATION_FEATURE],
+            )
+        else:
+            frame = x if isinstance(x, pd.DataFrame) else pd.DataFrame(dict(x))
+            data = Pool(frame[names], cat_features=[LOCATION_FEATURE])
+        raw = self.model.predict(data)
+        raw = np.asarray(raw, dtype="float64").reshape(n, len(QUANTILES))
+        horizon = np.asarray(x["horizon"]).astype(np.int64)
         return raw * self.target_scale[horizon - 1][:, None]
+
+    def predict_columns(
+        self, features: Columns, horizons: Sequence[int] | None = None
+    ) -> ForecastArrays:
+        """Forecasts of every feature row for ``horizons`` (default 1..H), as arrays.
+
+        The serving path: ``features`` is the dict of
+        :func:`aircast.features.window_features` (or any mapping of the feature columns).
+        Output rows are feature row major, horizon minor.
+        """
+        self._require_model()
+        n = len(features["y_lag_0"])
+        wanted = np.asarray(
+            list(range(1, self.spec.horizons + 1)) if horizons is None else list(horizons),
+            dtype=np.int64,
+        )
+        if len(wanted) and (wanted.min() < 1 or wanted.max() > self.spec.horizons):
+            raise ValueError(f"horizons must be within 1..{self.spec.horizons}")
+        rows = np.repeat(np.arange(n, dtype=np.int64), len(wanted))
+        h = np.tile(wanted, n)
+        x = self.model_columns(features, rows, h)
+        raw = np.sort(self._raw(x), axis=1)
+        adjust = self.interval_adjust[h - 1]
+        anchor = x["anchor"].astype("float64")
+        low = np.expm1(anchor + raw[:, 0] - adjust)
+        point = np.clip(np.expm1(anchor + raw[:, 1]), 0.0, None)
+        high = np.expm1(anchor + raw[:, 2] + adjust)
+        return ForecastArrays(
+            row=rows,
+            horizon=h,
+            point=point,
+            p10=np.clip(np.minimum(low, point), 0.0, None),
+            p90=np.maximum(high, point),
+        )
 
     def predict(self, features: pd.DataFrame) -> pd.DataFrame:
         """Forecasts for every row of ``build_features`` output and every horizon.
@@ -244,29 +330,20 @@ class Forecaster:
         ``point``, ``p10``, ``p90`` (in the target's unit; ``p10 <= point <= p90``).
         """
         self._require_model()
-        n, horizons = len(features), self.spec.horizons
-        rows = np.repeat(np.arange(n), horizons)
-        h = np.tile(np.arange(1, horizons + 1), n)
-        x = self.model_frame(features.iloc[rows], h)
-        raw = np.sort(self._raw(x), axis=1)
-        adjust = self.interval_adjust[h - 1]
-        anchor = x["anchor"].to_numpy(dtype="float64")
-        low = np.expm1(anchor + raw[:, 0] - adjust)
-        mid = np.expm1(anchor + raw[:, 1])
-        high = np.expm1(anchor + raw[:, 2] + adjust)
-        point = np.clip(mid, 0.0, None)
-        issue = pd.DatetimeIndex(features["issue_time"].to_numpy()[rows])
+        frame = features.reset_index(drop=True)
+        out = self.predict_columns(frame)
+        issue = pd.DatetimeIndex(frame["issue_time"].to_numpy()[out.row])
         if issue.tz is None:
             issue = issue.tz_localize("UTC")
         return pd.DataFrame(
             {
-                "location_id": features["location_id"].to_numpy()[rows].astype("int64"),
+                "location_id": frame["location_id"].to_numpy()[out.row].astype("int64"),
                 "issue_time": issue,
-                "horizon": h,
-                "target_time": issue + pd.to_timedelta(h, unit="h"),
-                "point": point,
-                "p10": np.clip(np.minimum(low, point), 0.0, None),
-                "p90": np.maximum(high, point),
+                "horizon": out.horizon,
+                "target_time": issue + pd.to_timedelta(out.horizon, unit="h"),
+                "point": out.point,
+                "p10": out.p10,
+                "p90": out.p90,
             }
         )
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
 from aircast_api import metrics, problems
+from aircast_api.bodies import documented, json_body, request_body
 from aircast_api.deps import LifecycleDep, SettingsDep, require_api_key, served_model
 from aircast_api.forecasting import HorizonRange, UnforecastableError, forecast_histories
 from aircast_api.models import BatchForecast, BatchRequest, Forecast, ForecastRequest
@@ -23,9 +25,12 @@ _BODY_ERRORS = problems.responses(400, 401, 404, 413, 422, 503)
     "/forecast",
     response_model=Forecast,
     responses={**_BODY_ERRORS, **problems.responses(409)},
+    openapi_extra=request_body(documented(ForecastRequest)),
 )
 async def forecast(
-    body: ForecastRequest, lifecycle: LifecycleDep, settings: SettingsDep
+    body: Annotated[ForecastRequest, Depends(json_body(ForecastRequest))],
+    lifecycle: LifecycleDep,
+    settings: SettingsDep,
 ) -> Response:
     """Forecast one location from the recent hourly history in the body (no database).
 
@@ -54,9 +59,12 @@ async def forecast(
     "/forecast:batch",
     response_model=BatchForecast,
     responses={**_BODY_ERRORS, **problems.responses(409)},
+    openapi_extra=request_body(documented(BatchRequest)),
 )
 async def forecast_batch(
-    body: BatchRequest, lifecycle: LifecycleDep, settings: SettingsDep
+    body: Annotated[BatchRequest, Depends(json_body(BatchRequest))],
+    lifecycle: LifecycleDep,
+    settings: SettingsDep,
 ) -> Response:
     """Forecast up to 1,000 locations from their histories with one vectorised predict.
 

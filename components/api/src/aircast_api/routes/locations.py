@@ -127,7 +127,9 @@ async def forecast_location(
     """
     served = served_model(lifecycle, parameter)
     spec = spec_of(served)
-    location = await _read(reader.location, location_id, parameter)
+    location, rows = await _read(
+        reader.forecast_input, location_id, parameter, spec.parameters, history_hours(spec)
+    )
     if location is None:
         raise ProblemError(
             404,
@@ -142,16 +144,13 @@ async def forecast_location(
             "History too short",
             f"Location {location_id} has no {parameter} measurements yet.",
         )
-    measurements = await _read(
-        reader.recent, location_id, spec.parameters, location.latest_datetime, history_hours(spec)
-    )
     try:
         document = await asyncio.to_thread(
             forecast_stored,
             served,
             parameter,
             location,
-            measurements,
+            rows,
             HorizonRange.parse(horizons),
             settings.api_min_recent_hours,
         )

@@ -60,6 +60,33 @@ def load_measurements(
     training and serving pick the same series. ``since`` is exclusive and ``until`` inclusive,
     as in OpenAQ. Naive datetimes are read as UTC.
     """
+    rows = measurement_rows(
+        conninfo, parameters, location_ids=location_ids, since=since, until=until
+    )
+    frame = pd.DataFrame(rows, columns=["location_id", "parameter", "datetime", "value"])
+    return frame.astype(
+        {
+            "location_id": "int64",
+            "parameter": str,
+            "datetime": "datetime64[ns, UTC]",
+            "value": "float64",
+        }
+    )
+
+
+def measurement_rows(
+    conninfo: Conninfo,
+    parameters: Sequence[str] | str,
+    *,
+    location_ids: Sequence[int] | None = None,
+    since: datetime | str | pd.Timestamp | None = None,
+    until: datetime | str | pd.Timestamp | None = None,
+) -> list[tuple[int, str, datetime, float]]:
+    """The rows of :func:`load_measurements` as tuples, without building a frame.
+
+    ``(location_id, parameter, datetime, value)``, same sensor choice and window; for the
+    API's per-request reads, where a DataFrame costs more than the query.
+    """
     params = [parameters] if isinstance(parameters, str) else list(parameters)
     where = ["s.parameter = ANY(%(parameters)s)"]
     args: dict[str, Any] = {"parameters": params}
@@ -90,16 +117,7 @@ def load_measurements(
         ORDER BY c.location_id, c.parameter, m.datetime
     """  # noqa: S608 - only fixed fragments are interpolated; values are bound
     with _connected(conninfo) as conn:
-        rows = conn.execute(sql.encode(), args).fetchall()
-    frame = pd.DataFrame(rows, columns=["location_id", "parameter", "datetime", "value"])
-    return frame.astype(
-        {
-            "location_id": "int64",
-            "parameter": str,
-            "datetime": "datetime64[ns, UTC]",
-            "value": "float64",
-        }
-    )
+        return conn.execute(sql.encode(), args).fetchall()
 
 
 def load_locations(conninfo: Conninfo, location_ids: Sequence[int] | None = None) -> pd.DataFrame:
