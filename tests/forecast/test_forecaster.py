@@ -144,6 +144,7 @@ def test_array_input_predicts_what_a_catboost_pool_of_the_frame_predicts(
     pooled = fitted.model.predict(Pool(frame, cat_features=["location"]))
     scaled = np.asarray(pooled) * fitted.target_scale[horizons - 1][:, None]
     np.testing.assert_array_equal(fitted._raw(columns), scaled)
+    np.testing.assert_array_equal(fitted._raw(frame), scaled)  # a frame takes the same path
     # an unseen location goes through both inputs the same way
     other = {**columns, "location": np.full(len(rows), "999999", dtype=object)}
     pooled = fitted.model.predict(Pool(frame.assign(location="999999"), cat_features=["location"]))

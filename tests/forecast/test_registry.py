@@ -208,3 +208,33 @@ def test_saved_model_metadata_matches_spec(tmp_path: Path) -> None:
     model = Forecaster(spec, forecaster_params(settings))
     assert json.loads(json.dumps(spec.to_dict()))["target"] == TARGET
     assert model.params.iterations == 5
+
+
+@pytest.mark.integration
+def test_the_apis_rest_loader_matches_the_mlflow_client(
+    stack: Stack, trained: tuple[TrainingReport, TrainingReport]
+) -> None:
+    """aircast_api.model_store (httpx, no MLflow import) loads what registry.load_model does."""
+    from aircast_api.model_store import ModelStore
+
+    store = ModelStore(stack.env()["MLFLOW_TRACKING_URI"])
+    try:
+        assert store.champion_version(NAME) == registry.champion_version(NAME)
+        assert store.champion_version(NAME, "no-such-alias") is None
+        rest = store.load_model(NAME)
+        client = registry.load_model(NAME)
+        assert (rest.version, rest.run_id, rest.trained_at, rest.metrics) == (
+            client.version,
+            client.run_id,
+            client.trained_at,
+            client.metrics,
+        )
+        m, locs = _frames()
+        features = build_features(m, locs, rest.forecaster.spec).tail(5)
+        pd.testing.assert_frame_equal(
+            rest.forecaster.predict(features), client.forecaster.predict(features)
+        )
+        with pytest.raises(registry.ModelNotFoundError, match="aircast train"):
+            store.load_model("aircast-never-trained")
+    finally:
+        store.close()

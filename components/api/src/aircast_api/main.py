@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -36,25 +35,18 @@ def operation_id(route: APIRoute) -> str:
     return route.name
 
 
-def _registry_functions() -> tuple[Callable[..., Any], Callable[[str], int | None], Any]:
-    # Imported when the app starts, not when the module is imported: the contract can be
-    # generated without MLflow's client being importable.
-    from aircast import registry
-
-    return registry.load_model, registry.champion_version, registry.model_name
-
-
 def _default_lifecycle(settings: ApiSettings) -> ModelLifecycle:
-    load_model, champion_version, model_name = _registry_functions()
-    # Fail fast against an unreachable MLflow so the poller retries on its own schedule
-    # instead of sitting in the client's long default backoff.
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    # The MLflow REST API through httpx, not the MLflow client: importing the client took
+    # most of the start-up time (see aircast_api.model_store).
+    from aircast.registry import model_name
+    from aircast_api.model_store import ModelStore
+
+    models = ModelStore()
     return ModelLifecycle(
         settings.parameters,
         ALIAS,
-        load_model=lambda name, alias: load_model(name, alias=alias),
-        champion_version=champion_version,
+        load_model=models.load_model,
+        champion_version=models.champion_version,
         model_name=model_name,
         poll_seconds=settings.model_poll_seconds,
     )

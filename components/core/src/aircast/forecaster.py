@@ -277,7 +277,8 @@ class Forecaster:
                 num_feature_data=np.column_stack(
                     [np.asarray(x[c], dtype="float32") for c in names[:-1]]
                 ).reshape(n, len(names) - 1),
-                cat_feature_data=np.asarray(x[LOCATION_FEATURE], dtype=object).reshape(n, 1),
+                # a copy: CatBoost's reader needs a writable buffer (pandas gives read-only)
+                cat_feature_data=np.array(x[LOCATION_FEATURE], dtype=object).reshape(n, 1),
                 num_feature_names=names[:-1],
                 cat_feature_names=[LOCATION_FEATURE],
             )
