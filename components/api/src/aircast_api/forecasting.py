@@ -92,7 +92,7 @@ def _forecast_windows(
     spec = forecaster.spec
     cols = window_features(
         batch.windows,
-        pd.DatetimeIndex(batch.issue_hour * _HOUR_NS, tz="UTC"),
+        (batch.issue_hour * 3600).astype("datetime64[s]"),
         batch.location_id,
         batch.latitude,
         batch.longitude,
