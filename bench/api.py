@@ -397,24 +397,26 @@ def main() -> None:  # noqa: PLR0915 - one linear script: set up, measure, repor
         }
         bindir = str(Path(sys.executable).parent)
         mlflow_env = {**env, "PATH": bindir + os.pathsep + env.get("PATH", "")}
+        api_url = f"http://127.0.0.1:{api_port}"
+        mlflow_url = f"http://127.0.0.1:{mlflow_port}"
+        # The API starts alone, so its time to ready is not shared with mlflow's start-up.
         api = spawn(
             [sys.executable, "-m", "uvicorn", "aircast_api.main:app", "--port", str(api_port),
              "--no-access-log"],
             api_env,
             workdir / "api.log",
         )  # fmt: skip
-        served = spawn(
-            [str(Path(bindir) / "mlflow"), "models", "serve", "-m",
-             "models:/aircast-pm25@champion", "--env-manager", "local", "-p", str(mlflow_port),
-             "-h", "127.0.0.1"],
-            mlflow_env,
-            workdir / "mlflow.log",
-        )  # fmt: skip
+        served = None
         try:
-            api_url = f"http://127.0.0.1:{api_port}"
-            mlflow_url = f"http://127.0.0.1:{mlflow_port}"
             ready_seconds = wait_for(f"{api_url}/readyz", api, 300)
             rss_ready, _ = rss_mb(api.pid)
+            served = spawn(
+                [str(Path(bindir) / "mlflow"), "models", "serve", "-m",
+                 "models:/aircast-pm25@champion", "--env-manager", "local", "-p",
+                 str(mlflow_port), "-h", "127.0.0.1"],
+                mlflow_env,
+                workdir / "mlflow.log",
+            )  # fmt: skip
             wait_for(f"{mlflow_url}/ping", served, 300)
             print(f"aircast API ready in {ready_seconds:.1f} s; mlflow models serve up")
 
@@ -490,7 +492,8 @@ def main() -> None:  # noqa: PLR0915 - one linear script: set up, measure, repor
             ml_rss, _ = rss_mb(served.pid)
         finally:
             stop(api)
-            stop(served)
+            if served is not None:
+                stop(served)
 
     single_ratio = results["aircast"]["single"]["rps"] / results["mlflow_serve"]["single"]["rps"]
     batch_ratio = results["aircast"]["batch100"]["rps"] / results["mlflow_serve"]["batch100"]["rps"]

@@ -206,7 +206,6 @@ def _flatten(items: Sequence[LocationHistory], parameters: tuple[str, ...]) -> _
     counts: list[int] = []
     values: list[float | None] = []
     overlapping = False
-    earliest, latest = _EARLIEST.replace(tzinfo=None), _LATEST.replace(tzinfo=None)
     for index, item in enumerate(items):
         seen: set[str] = set()
         for series in item.history:
@@ -214,8 +213,7 @@ def _flatten(items: Sequence[LocationHistory], parameters: tuple[str, ...]) -> _
                 continue
             overlapping |= series.parameter in seen
             seen.add(series.parameter)
-            end = series.end.astimezone(UTC).replace(tzinfo=None)
-            if not earliest <= end < latest:
+            if not _EARLIEST <= series.end < _LATEST:
                 raise UnforecastableError(
                     f"locations.{index}: series end {series.end.isoformat()} is outside "
                     f"{_EARLIEST.year}..{_LATEST.year - 1}"
@@ -223,7 +221,7 @@ def _flatten(items: Sequence[LocationHistory], parameters: tuple[str, ...]) -> _
             item_of_series.append(index)
             code_of_series.append(parameters.index(series.parameter))
             # Truncated to the hour: the value of hour-ending 10:00 may be stamped 10:00:59.
-            end_of_series.append(int(np.datetime64(end, "h").astype(np.int64)))
+            end_of_series.append(int(series.end.timestamp() // 3600))
             counts.append(len(series.values))
             values.extend(series.values)
     repeat = np.asarray(counts, dtype=np.int64)
