@@ -145,8 +145,8 @@ async def forecast_location(
             f"Location {location_id} has no {parameter} measurements yet.",
         )
     try:
-        document = await asyncio.to_thread(
-            forecast_stored,
+        # on the event loop, as POST /v1/forecast: one location is ~2 ms of CPU
+        document = forecast_stored(
             served,
             parameter,
             location,
