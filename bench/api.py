@@ -9,8 +9,9 @@ registers it and makes it ``champion``. Then it serves that one registered versi
 * ``mlflow models serve -m models:/aircast-pm25@champion --env-manager local`` (one worker).
 
 Load comes from ``wrk`` (closed loop, 2 threads, 16 connections) for throughput and latency,
-and from a paced asyncio loop at a fixed 200 req/s (latency measured from each request's
-scheduled start, so a stall is not hidden) for DB-backed forecasts. Work per request:
+and from bench/paced.py (gevent + geventhttpclient in its own process, light on the shared
+CPU) at a fixed 200 req/s (latency measured from each request's scheduled start, so a stall
+is not hidden) for DB-backed forecasts. Work per request:
 
 * mlflow ``single``: one model-input row (one horizon, features precomputed by the caller);
   aircast ``single``: one location's raw hourly history in, features built, 24 horizons out;
@@ -25,7 +26,6 @@ Prints a table and writes bench/results/api.json.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import hashlib
 import json
@@ -262,60 +262,16 @@ def get_cycle_script(paths: list[str], headers: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def fixed_rate(url: str, paths: list[str], rate: int, seconds: int) -> dict[str, float]:
-    """Open-loop load at ``rate`` req/s; latency counted from each request's scheduled time.
-
-    A pacer puts scheduled start times on a queue; a fixed set of connections works it off.
-    When the server falls behind, requests wait in the queue and their latency says so
-    (no coordinated omission), while the HTTP client never holds more than ``WORKERS``
-    requests. The run stops early if it falls more than 10 s behind schedule.
-    """
-    workers = 32
-    latencies: list[float] = []
-    failures = 0
-    queue: asyncio.Queue[tuple[int, float] | None] = asyncio.Queue()
-    limits = httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
-    async with httpx.AsyncClient(
-        base_url=url, headers={"X-API-Key": API_KEY}, limits=limits, timeout=30
-    ) as client:
-
-        async def work() -> None:
-            nonlocal failures
-            while (item := await queue.get()) is not None:
-                index, scheduled = item
-                try:
-                    response = await client.get(paths[index % len(paths)])
-                    failures += response.status_code != 200
-                except httpx.HTTPError:
-                    failures += 1
-                latencies.append((time.perf_counter() - scheduled) * 1000)
-
-        tasks = [asyncio.create_task(work()) for _ in range(workers)]
-        start = time.perf_counter() + 0.2
-        sent = 0
-        for index in range(rate * seconds):
-            scheduled = start + index / rate
-            delay = scheduled - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            elif -delay > 10 or queue.qsize() > rate * 10:
-                break
-            queue.put_nowait((index, scheduled))
-            sent += 1
-        for _ in tasks:
-            queue.put_nowait(None)
-        await asyncio.gather(*tasks)
-        elapsed = time.perf_counter() - start
-    ordered = np.sort(np.asarray(latencies))
-    return {
-        "rate": rate,
-        "sent": sent,
-        "planned": rate * seconds,
-        "achieved_rps": round(len(latencies) / elapsed, 1),
-        "p50_ms": round(float(np.percentile(ordered, 50)), 2),
-        "p99_ms": round(float(np.percentile(ordered, 99)), 2),
-        "failures": failures,
-    }
+def fixed_rate(url: str, paths: list[str], rate: int, seconds: int) -> dict[str, float]:
+    """Open-loop load at ``rate`` req/s from bench/paced.py (gevent, in its own process)."""
+    script = str(Path(__file__).with_name("paced.py"))
+    command = [sys.executable, script, url, "--rate", str(rate), "--seconds", str(seconds)]
+    command += ["--header", f"X-API-Key:{API_KEY}"]
+    for path in paths:
+        command += ["--path", path]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 def location_history(measurements: pd.DataFrame, location_id: int, hours: int) -> dict[str, Any]:
@@ -477,7 +433,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script: set up, measure, repor
                 },
             }  # fmt: skip
             print(f"  {RATE} req/s paced, DB-backed ...", flush=True)
-            paced = asyncio.run(fixed_rate(api_url, paths, RATE, max(d, 20)))
+            paced = fixed_rate(api_url, paths, RATE, max(d, 20))
             print("  1,000-location batches ...", flush=True)
             timings = []
             with httpx.Client(timeout=120) as client:
@@ -525,7 +481,8 @@ def main() -> None:  # noqa: PLR0915 - one linear script: set up, measure, repor
                 "aircast.single_db": f"{hours} h read from PostgreSQL, features, 24 horizons out",
                 "batch100": "100 locations x 24 horizons on both",
             },
-            "load_generator": "wrk -t2 -c16 (closed loop); fixed rate: paced asyncio httpx",
+            "load_generator": "wrk -t2 -c16 (closed loop); fixed rate: bench/paced.py (gevent, "
+            "geventhttpclient, open loop, latency from the scheduled start)",
             "machine": {
                 "cpus": os.cpu_count(),
                 "python": platform.python_version(),
