@@ -151,9 +151,11 @@ def forecast_stored(
         )
     issue = _hour(location.latest_datetime)
     codes = {name: i for i, name in enumerate(spec.parameters)}
-    code = np.fromiter((codes.get(r[0], -1) for r in rows), dtype=np.int64, count=len(rows))
-    back = issue - np.fromiter((_hour(r[1]) for r in rows), dtype=np.int64, count=len(rows))
-    value = np.fromiter((np.nan if r[2] is None else r[2] for r in rows), float, len(rows))
+    names, moments, values = zip(*rows, strict=True) if rows else ((), (), ())
+    code = np.array([codes.get(name, -1) for name in names], dtype=np.int64)
+    seconds = np.array([moment.timestamp() for moment in moments], dtype=np.float64)
+    back = issue - (seconds // 3600).astype(np.int64)
+    value = np.array(values, dtype=np.float64)  # None (a NULL value) becomes NaN
     windows = scatter_windows(np.zeros(len(rows), np.int64), code, back, value, 1, spec)
     recent = int(np.count_nonzero(~np.isnan(windows[0, 0, -RECENT_WINDOW_HOURS:])))
     if recent < min_recent_hours:
