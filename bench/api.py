@@ -18,6 +18,9 @@ is not hidden) for DB-backed forecasts. Work per request:
   aircast ``single_db``: the same, with the history read from PostgreSQL.
 * ``batch100``: 100 locations x 24 horizons (2,400 model rows) on both.
 
+The API runs with the stored-forecast cache off (every request computes); a last paced run
+restarts it with the cache on (the default), reported separately.
+
 Prints a table and writes bench/results/api.json.
 
     hatch run bench:api [--duration 15] [--reuse-env]
@@ -350,6 +353,8 @@ def main() -> None:  # noqa: PLR0915 - one linear script: set up, measure, repor
             "AIRCAST_DATABASE_READER_URL": reader,
             "AIRCAST_API_KEYS": hashlib.sha256(API_KEY.encode()).hexdigest(),
             "AIRCAST_API_LOG_LEVEL": "WARNING",
+            # every stored forecast computed: the cache is measured in its own run below
+            "AIRCAST_API_FORECAST_CACHE_SECONDS": "0",
         }
         bindir = str(Path(sys.executable).parent)
         mlflow_env = {**env, "PATH": bindir + os.pathsep + env.get("PATH", "")}
@@ -446,6 +451,21 @@ def main() -> None:  # noqa: PLR0915 - one linear script: set up, measure, repor
                     response.raise_for_status()
             rss, peak = rss_mb(api.pid)
             ml_rss, _ = rss_mb(served.pid)
+            stop(served)
+            # The production default: the stored-forecast cache on (60 s). The 8 locations
+            # repeat, so every request after the first per location reads the database for
+            # the newest measurement and reuses the rendered forecast.
+            stop(api)
+            cached_env = {**api_env, "AIRCAST_API_FORECAST_CACHE_SECONDS": "60"}
+            api = spawn(
+                [sys.executable, "-m", "uvicorn", "aircast_api.main:app", "--port",
+                 str(api_port), "--no-access-log"],
+                cached_env,
+                workdir / "api-cached.log",
+            )  # fmt: skip
+            wait_for(f"{api_url}/readyz", api, 300)
+            print(f"  {RATE} req/s paced, DB-backed, forecast cache on ...", flush=True)
+            paced_cached = fixed_rate(api_url, paths, RATE, max(d, 20))
         finally:
             stop(api)
             if served is not None:
@@ -460,6 +480,8 @@ def main() -> None:  # noqa: PLR0915 - one linear script: set up, measure, repor
             "ratio_batch100_rps": round(batch_ratio, 2),
             "p99_ms_at_200rps_db": paced["p99_ms"],
             "fixed_rate_db": paced,
+            "p99_ms_at_200rps_db_cached": paced_cached["p99_ms"],
+            "fixed_rate_db_cached": paced_cached,
             "batch1000_ms": round(statistics.median(timings[1:]), 1),
             "batch1000_ms_runs": [round(t, 1) for t in timings[1:]],
             "ready_seconds": round(ready_seconds, 2),
@@ -470,6 +492,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script: set up, measure, repor
             "targets": {
                 "ratio_single_rps>=5": single_ratio >= 5,
                 "p99_ms_at_200rps_db<=20": paced["p99_ms"] <= 20,
+                "p99_ms_at_200rps_db_cached<=20": paced_cached["p99_ms"] <= 20,
                 "batch1000_ms<=100": statistics.median(timings[1:]) <= 100,
                 "ready_seconds<=5": ready_seconds <= 5,
                 "rss_mb<=300": rss <= 300,
@@ -501,6 +524,8 @@ def main() -> None:  # noqa: PLR0915 - one linear script: set up, measure, repor
     print(f"\nsingle-row throughput ratio (aircast / mlflow): {single_ratio:.2f}x (target >= 5)")
     print(f"p99 at {RATE} req/s, DB-backed: {paced['p99_ms']} ms (target <= 20), "
           f"achieved {paced['achieved_rps']} req/s")  # fmt: skip
+    print(f"  with the forecast cache on: {paced_cached['p99_ms']} ms, "
+          f"achieved {paced_cached['achieved_rps']} req/s")  # fmt: skip
     print(f"1,000-location batch: {results['batch1000_ms']} ms (target <= 100)")
     print(f"ready after start: {ready_seconds:.2f} s (target <= 5); RSS {rss:.0f} MB "
           f"(peak {peak:.0f}; target <= 300)")  # fmt: skip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import httpx
 import pytest
 
 from aircast import registry
@@ -82,3 +83,35 @@ def test_new_champion_is_swapped_in_without_restart(live_api: LiveApi) -> None:
         metrics = client.get("/metrics").text
     assert forecast.json()["model_version"] == version
     assert f'aircast_api_model_version{{parameter="pm25"}} {float(version)}' in metrics
+
+
+def test_stored_forecasts_are_reused_until_a_new_measurement_arrives(live_api: LiveApi) -> None:
+    """The forecast cache: a repeat is a hit; a newer measurement moves the issue time at once."""
+    import psycopg
+
+    # not the first location (other tests read it) nor the one with too short a history
+    location_id = [i for i in sorted(live_api.location_ids) if i != SHORT_LOCATION][1]
+    path = f"/v1/locations/{location_id}/forecast"
+
+    def hits(client: httpx.Client) -> float:
+        for line in client.get("/metrics").text.splitlines():
+            if line.startswith('aircast_api_forecast_cache_total{result="hit"}'):
+                return float(line.split()[-1])
+        return 0.0
+
+    with live_api.client() as client:
+        first = client.get(path).json()
+        before = hits(client)
+        again = client.get(path).json()
+        assert again == first
+        assert hits(client) == before + 1
+        with psycopg.connect(live_api.conninfo) as conn:
+            conn.execute(
+                "INSERT INTO measurements (sensor_id, datetime, location_id, parameter, value,"
+                " unit, source) SELECT sensor_id, %s, location_id, parameter, 20.0, 'µg/m³',"
+                " 'test' FROM sensors WHERE location_id = %s AND parameter = 'pm25'",
+                ("2025-06-01T13:00:00Z", location_id),
+            )
+        newer = client.get(path).json()
+    assert first["issue_time"] == "2025-06-01T12:00:00Z"
+    assert newer["issue_time"] == "2025-06-01T13:00:00Z"

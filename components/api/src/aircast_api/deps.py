@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
+from aircast_api.forecast_cache import ForecastCache
 from aircast_api.history import HistoryReader
 from aircast_api.lifecycle import ModelLifecycle, Served
 from aircast_api.problems import ProblemError
@@ -40,7 +41,14 @@ async def get_reader(request: Request) -> HistoryReader:
     return reader
 
 
+async def get_forecast_cache(request: Request) -> ForecastCache:
+    """The cache of rendered stored-location forecasts."""
+    cache: ForecastCache = request.app.state.forecast_cache
+    return cache
+
+
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
+CacheDep = Annotated[ForecastCache, Depends(get_forecast_cache)]
 LifecycleDep = Annotated[ModelLifecycle, Depends(get_lifecycle)]
 ReaderDep = Annotated[HistoryReader, Depends(get_reader)]
 

@@ -6,6 +6,7 @@ same hours as training. A small psycopg pool answers the readiness probe.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -88,20 +89,30 @@ class HistoryReader:
         return [StoredLocation.from_row(row) for row in rows]
 
     def forecast_input(
-        self, location_id: int, parameter: str, parameters: tuple[str, ...], hours: int
-    ) -> tuple[StoredLocation | None, list[tuple[str, datetime, float]]]:
-        """The location (None if unknown) and its last ``hours`` hours of ``parameters``.
+        self,
+        location_id: int,
+        parameter: str,
+        parameters: tuple[str, ...],
+        hours: int,
+        cached: Callable[[StoredLocation], bytes | None] | None = None,
+    ) -> tuple[StoredLocation | None, list[tuple[str, datetime, float]], bytes | None]:
+        """The location (None if unknown), its recent history, or a cached forecast.
 
-        The hours end at the newest ``parameter`` value (inclusive); rows are (parameter,
-        datetime, value). One pooled connection serves both queries.
+        The history is the last ``hours`` hours of ``parameters`` ending at the newest
+        ``parameter`` value (inclusive), as (parameter, datetime, value) rows, read on the same
+        pooled connection. When ``cached(location)`` returns a rendered forecast, the history
+        is not read and that forecast is returned instead.
         """
         with self.pool.connection() as conn:
             rows = store.list_locations(conn, parameter, after=location_id - 1, limit=1)
             if not rows or int(rows[0]["location_id"]) != location_id:
-                return None, []
+                return None, [], None
             location = StoredLocation.from_row(rows[0])
             if location.latest_datetime is None:
-                return location, []
+                return location, [], None
+            body = cached(location) if cached is not None else None
+            if body is not None:
+                return location, [], body
             history = store.measurement_rows(
                 conn,
                 list(parameters),
@@ -109,4 +120,4 @@ class HistoryReader:
                 since=location.latest_datetime - timedelta(hours=hours),
                 until=location.latest_datetime,
             )
-        return location, [(p, when, value) for _, p, when, value in history]
+        return location, [(p, when, value) for _, p, when, value in history], None

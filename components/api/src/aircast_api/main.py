@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from aircast.settings import DatabaseSettings
 from aircast_api import __version__, bodies, logs, problems
+from aircast_api.forecast_cache import ForecastCache
 from aircast_api.history import HistoryReader
 from aircast_api.lifecycle import ModelLifecycle
 from aircast_api.middleware import RequestMiddleware
@@ -87,6 +88,7 @@ def create_app(
         license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
     )
     app.state.settings = settings
+    app.state.forecast_cache = ForecastCache(settings.api_forecast_cache_seconds)
     problems.install(app)
     for router in (health.router, metrics_route.router, model.router, locations.router):
         app.include_router(router)

@@ -28,3 +28,8 @@ MODEL_RELOAD_FAILURES = Counter(
     "Failed alias checks or model loads (the last good model kept serving).",
     ["parameter"],
 )
+FORECAST_CACHE = Counter(
+    "aircast_api_forecast_cache_total",
+    "Stored-location forecast lookups in the cache, by result (hit or miss).",
+    ["result"],
+)

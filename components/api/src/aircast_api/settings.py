@@ -68,6 +68,13 @@ class ApiSettings(BaseSettings):
         description="Observed target hours, of the 24 up to the issue time, needed to forecast "
         "(fewer: 409).",
     )
+    api_forecast_cache_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="How long a stored location's forecast is reused for the same model "
+        "version and newest measurement (0: never). Bounds how late backfilled older hours "
+        "show up; a new measurement or model version is seen at once.",
+    )
     api_db_pool_size: int = Field(
         default=4, gt=0, description="Connections in the read-only database pool."
     )

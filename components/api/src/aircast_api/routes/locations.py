@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
+import orjson
 import psycopg
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
@@ -13,8 +14,16 @@ from psycopg_pool import PoolTimeout
 
 from aircast.features import history_hours
 from aircast_api import metrics, problems
-from aircast_api.deps import LifecycleDep, ReaderDep, SettingsDep, require_api_key, served_model
+from aircast_api.deps import (
+    CacheDep,
+    LifecycleDep,
+    ReaderDep,
+    SettingsDep,
+    require_api_key,
+    served_model,
+)
 from aircast_api.forecasting import HorizonRange, UnforecastableError, forecast_stored, spec_of
+from aircast_api.history import StoredLocation
 from aircast_api.models import (
     Forecast,
     Horizons,
@@ -24,7 +33,6 @@ from aircast_api.models import (
     Parameter,
 )
 from aircast_api.problems import ProblemError
-from aircast_api.rendering import json_response
 
 router = APIRouter(prefix="/v1", tags=["locations"], dependencies=[Depends(require_api_key)])
 T = TypeVar("T")
@@ -117,18 +125,31 @@ async def forecast_location(
     lifecycle: LifecycleDep,
     reader: ReaderDep,
     settings: SettingsDep,
+    cache: CacheDep,
     parameter: Annotated[Parameter, Query()] = "pm25",
     horizons: Annotated[Horizons, Query()] = "1..24",
 ) -> Response:
     """Forecast a stored location from its newest history in the database.
 
     The issue time is the hour of the newest stored ``parameter`` value; only
-    ``history_hours(spec)`` hours before it are read.
+    ``history_hours(spec)`` hours before it are read. The rendered forecast is reused for
+    the same model version and newest measurement for up to
+    ``AIRCAST_API_FORECAST_CACHE_SECONDS``.
     """
     served = served_model(lifecycle, parameter)
     spec = spec_of(served)
-    location, rows = await _read(
-        reader.forecast_input, location_id, parameter, spec.parameters, history_hours(spec)
+    wanted = HorizonRange.parse(horizons)
+
+    def key(location: StoredLocation) -> tuple[Any, ...]:
+        return (parameter, location_id, served.version, location.latest_datetime, wanted)
+
+    location, rows, body = await _read(
+        reader.forecast_input,
+        location_id,
+        parameter,
+        spec.parameters,
+        history_hours(spec),
+        lambda found: cache.get(key(found)),
     )
     if location is None:
         raise ProblemError(
@@ -144,17 +165,15 @@ async def forecast_location(
             "History too short",
             f"Location {location_id} has no {parameter} measurements yet.",
         )
-    try:
-        # on the event loop, as POST /v1/forecast: one location is ~2 ms of CPU
-        document = forecast_stored(
-            served,
-            parameter,
-            location,
-            rows,
-            HorizonRange.parse(horizons),
-            settings.api_min_recent_hours,
-        )
-    except UnforecastableError as error:
-        raise ProblemError(409, "history-too-short", "History too short", str(error)) from error
+    if body is None:
+        try:
+            # on the event loop, as POST /v1/forecast: one location is ~2 ms of CPU
+            document = forecast_stored(
+                served, parameter, location, rows, wanted, settings.api_min_recent_hours
+            )
+        except UnforecastableError as error:
+            raise ProblemError(409, "history-too-short", "History too short", str(error)) from error
+        body = orjson.dumps(document)
+        cache.put(key(location), body)
     metrics.PREDICTIONS.labels(parameter=parameter, route="stored").inc()
-    return json_response(document)
+    return Response(body, media_type="application/json")
