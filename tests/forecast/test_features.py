@@ -10,6 +10,13 @@ from aircast.features import FeatureSpec, build_features, build_targets, history
 from tests.forecast import synthetic
 
 SPEC = FeatureSpec(covariates=("no2", "temperature"))
+# windows and tendencies that reach further back than the 168 h lag
+LONG_SPEC = FeatureSpec(
+    windows=(3, 24, 72, 168),
+    covariates=("no2", "temperature"),
+    covariate_windows=(6, 24, 72),
+    covariate_diffs=(3, 12, 24, 190),
+)
 
 
 def _series(values: dict[str, float]) -> pd.DataFrame:
@@ -112,6 +119,66 @@ def test_one_hour_less_history_changes_the_features() -> None:
     assert np.isnan(served.loc[0, "y_lag_168"])
 
 
+def test_covariate_tendency_is_gap_aware() -> None:
+    """cov_<p>_diff_k is v(t) - v(t - k) on the hourly grid: missing when either hour is a
+    gap, never taken from a neighbouring hour."""
+    temps = {"2025-01-01T00:00Z": 1.0, "2025-01-01T01:00Z": 2.5, "2025-01-01T03:00Z": 7.0}
+    m = pd.concat(
+        [
+            _series(dict.fromkeys(("2025-01-01T00:00Z", "2025-01-01T03:00Z"), 10.0)),
+            _series(temps).assign(parameter="temperature"),
+        ]
+    )
+    spec = FeatureSpec(covariates=("temperature",), covariate_diffs=(1, 2, 3))
+    f = build_features(m, LOCATION, spec).set_index("issue_time")
+    at3 = f.loc[pd.Timestamp("2025-01-01T03:00Z")]
+    assert np.isnan(at3["cov_temperature_diff_1"])  # 02:00 is a gap
+    assert at3["cov_temperature_diff_2"] == pytest.approx(4.5)
+    assert at3["cov_temperature_diff_3"] == pytest.approx(6.0)
+    at1 = f.loc[pd.Timestamp("2025-01-01T01:00Z")]
+    assert at1["cov_temperature_diff_1"] == pytest.approx(1.5)
+    assert np.isnan(at1["cov_temperature_diff_2"])  # before the first observation
+    assert np.isnan(f.loc[pd.Timestamp("2025-01-01T02:00Z"), "cov_temperature_diff_1"])
+    assert history_hours(spec) == 169  # the 168 h lag still reaches furthest
+
+
+def test_long_windows_and_tendencies_serve_like_training() -> None:
+    """history_hours covers the longest window and tendency: the serving path's features
+    equal the training path's, and one hour less history changes them."""
+    m = synthetic.measurements(2, days=14, seed=5)
+    locs = synthetic.locations(2)
+    n = history_hours(LONG_SPEC)
+    assert n == 191  # the 190 h temperature tendency
+    full = build_features(m, locs, LONG_SPEC).set_index(["location_id", "issue_time"])
+    assert {"y_mean_168", "cov_no2_mean_72", "cov_temperature_diff_190"} <= set(full.columns)
+    rng = np.random.default_rng(2)
+    keys = full.index[rng.choice(np.arange(200, len(full)), 6, replace=False)]
+    issue = pd.DataFrame(
+        {"location_id": keys.get_level_values(0), "issue_time": keys.get_level_values(1)}
+    )
+    for _, row in issue.iterrows():
+        own = m[m["location_id"] == row["location_id"]]
+        window = own[
+            (own["datetime"] > row["issue_time"] - pd.Timedelta(hours=n))
+            & (own["datetime"] <= row["issue_time"])
+        ]
+        served = build_features(window, locs, LONG_SPEC, issue_times=pd.DataFrame([row]))
+        expected = full.loc[[(row["location_id"], row["issue_time"])]].reset_index()
+        pd.testing.assert_frame_equal(served, expected, check_exact=True, check_dtype=False)
+    # one hour less: the oldest hour of the 190 h tendency is gone
+    m1 = synthetic.measurements(1, days=14, gap_fraction=0.0)
+    issue_time = m1["datetime"].max()
+    short = m1[m1["datetime"] > issue_time - pd.Timedelta(hours=n - 1)]
+    served = build_features(
+        short,
+        synthetic.locations(1),
+        LONG_SPEC,
+        issue_times=pd.DataFrame({"location_id": [100], "issue_time": [issue_time]}),
+    )
+    assert np.isnan(served.loc[0, "cov_temperature_diff_190"])
+    assert not np.isnan(served.loc[0, "cov_temperature_diff_24"])
+
+
 def test_issue_time_after_newest_measurement_gives_missing_recent_lags() -> None:
     m = synthetic.measurements(1, days=3, gap_fraction=0.0)
     issue = m["datetime"].max() + pd.Timedelta(hours=2)
@@ -132,8 +199,14 @@ def test_bad_input_is_a_clear_error() -> None:
         build_features(pd.DataFrame({"x": [1]}), LOCATION, SPEC)
     with pytest.raises(ValueError, match="cannot also be a covariate"):
         FeatureSpec(target="pm25", covariates=("pm25",))
+    with pytest.raises(ValueError, match="covariate_diffs"):
+        FeatureSpec(covariates=("no2",), covariate_diffs=(0,))
 
 
 def test_spec_round_trips() -> None:
     assert FeatureSpec.from_dict(SPEC.to_dict()) == SPEC
+    assert FeatureSpec.from_dict(LONG_SPEC.to_dict()) == LONG_SPEC
+    # a spec stored before covariate_diffs existed loads with none
+    old = {k: v for k, v in SPEC.to_dict().items() if k != "covariate_diffs"}
+    assert FeatureSpec.from_dict(old).covariate_diffs == ()
     assert SPEC.unit == "µg/m³"

@@ -95,6 +95,29 @@ def test_calibration_widens_intervals_to_cover(data: tuple[pd.DataFrame, pd.Data
     assert covered[ok].mean() >= 0.9
 
 
+def test_refitted_model_adopts_a_held_out_calibration(
+    data: tuple[pd.DataFrame, pd.DataFrame], fitted: Forecaster, tmp_path: Path
+) -> None:
+    """Cross-fitted calibration: a model fitted on everything reuses the adjustment measured
+    by one that did not see the calibration rows; the adjustment is saved with it."""
+    features, targets = data
+    cut = int(len(features) * 0.7)
+    held_out = Forecaster(SPEC, PARAMS).fit(
+        features.iloc[:cut],
+        targets.iloc[:cut],
+        calibration=(features.iloc[cut:], targets.iloc[cut:]),
+    )
+    refit = Forecaster(SPEC, PARAMS).fit(*data)
+    refit.adopt_calibration(held_out)
+    np.testing.assert_array_equal(refit.interval_adjust, held_out.interval_adjust)
+    loaded = Forecaster.load(refit.save(tmp_path / "model.cb"))
+    np.testing.assert_array_equal(loaded.interval_adjust, held_out.interval_adjust)
+    other = Forecaster(FeatureSpec(covariates=("no2",), horizons=3), PARAMS)
+    other.interval_adjust = np.zeros(3)
+    with pytest.raises(ValueError, match="same feature spec"):
+        fitted.adopt_calibration(other)
+
+
 def test_missing_feature_columns_is_a_clear_error(
     fitted: Forecaster, data: tuple[pd.DataFrame, pd.DataFrame]
 ) -> None:

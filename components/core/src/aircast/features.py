@@ -59,6 +59,9 @@ class FeatureSpec:
     as ``y_lag_0``); the default dense 1..24 lags give the forecaster the same hour of the
     previous day for every horizon. ``windows`` are trailing window lengths in hours (including
     the issue hour) for mean/std/max; ``diffs`` are differences ``y(t) - y(t - k)``.
+    Each covariate gets lags, trailing means over ``covariate_windows`` (a mean of wind
+    components over w hours is the wind run, i.e. the air mass's displacement) and tendencies
+    ``v(t) - v(t - k)`` for ``k`` in ``covariate_diffs`` (e.g. a pressure rise with a front).
     """
 
     target: str = "pm25"
@@ -68,6 +71,7 @@ class FeatureSpec:
     covariates: tuple[str, ...] = ()
     covariate_lags: tuple[int, ...] = (0, 1, 3, 24)
     covariate_windows: tuple[int, ...] = (6, 24)
+    covariate_diffs: tuple[int, ...] = ()
     horizons: int = 24
     unit: str = ""
 
@@ -81,6 +85,7 @@ class FeatureSpec:
             ("windows", self.windows),
             ("diffs", self.diffs),
             ("covariate_windows", self.covariate_windows),
+            ("covariate_diffs", self.covariate_diffs),
         ):
             if any(v < 1 for v in values):
                 raise ValueError(f"FeatureSpec.{name} must be positive hours, got {values}")
@@ -106,6 +111,7 @@ class FeatureSpec:
         for p in self.covariates:
             names += [f"cov_{p}_lag_{k}" for k in self.covariate_lags]
             names += [f"cov_{p}_mean_{w}" for w in self.covariate_windows]
+            names += [f"cov_{p}_diff_{k}" for k in self.covariate_diffs]
         names += ["hour", "weekday", "month", "latitude", "longitude", LOCATION_FEATURE]
         return names
 
@@ -136,7 +142,11 @@ def history_hours(spec: FeatureSpec) -> int:
         *spec.diffs,
     ]
     if spec.covariates:
-        reach += [*spec.covariate_lags, *(w - 1 for w in spec.covariate_windows)]
+        reach += [
+            *spec.covariate_lags,
+            *(w - 1 for w in spec.covariate_windows),
+            *spec.covariate_diffs,
+        ]
     return max(reach) + 1
 
 
@@ -251,6 +261,13 @@ def _nan_stats(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return mean, std, peak
 
 
+def _nan_mean(matrix: np.ndarray) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=RuntimeWarning)
+        mean: np.ndarray = np.nanmean(matrix, axis=1)
+        return mean
+
+
 def _locations_table(locations: pd.DataFrame) -> pd.DataFrame:
     missing = {"location_id", "latitude", "longitude", "timezone"} - set(locations.columns)
     if missing:
@@ -349,7 +366,9 @@ def _feature_columns(
         if spec.covariate_windows:
             matrix = window(v, max(spec.covariate_windows))
             for w in spec.covariate_windows:
-                cols[f"cov_{p}_mean_{w}"] = _nan_stats(matrix[:, :w])[0]
+                cols[f"cov_{p}_mean_{w}"] = _nan_mean(matrix[:, :w])
+        for k in spec.covariate_diffs:
+            cols[f"cov_{p}_diff_{k}"] = shift(v, 0) - shift(v, k)
     return cols
 
 

@@ -16,7 +16,9 @@ Design (the reasons are in the README, "Forecasting"):
   than the 24 h one, leaves shared across horizons give 1 h the long horizons' mean
   reversion, and the 1 h forecast was worse than persistence (README, "Forecasting").
 * Optional **conformal calibration** (CQR) per horizon on a held-out tail shifts p10/p90 so
-  the interval covers ~80 % on recent data.
+  the interval covers ~80 % on data the trees did not see. ``adopt_calibration`` lets a
+  model refitted on everything reuse the adjustment of one calibrated on a held-out year
+  (the Beijing benchmark does this; see the README).
 * Everything the forecaster needs at predict time (feature spec, quantiles, calibration) is
   stored in the CatBoost model's own metadata, so a native ``.cbm`` file is the whole model.
 """
@@ -45,7 +47,10 @@ _FORMAT = 1
 
 @dataclass(frozen=True)
 class ForecasterParams:
-    """CatBoost hyper-parameters and sampling; the defaults are the benchmarked ones."""
+    """CatBoost hyper-parameters and sampling; the defaults are `aircast train`'s settings.
+
+    The Beijing benchmark (``bench/skill.py``) uses 300 iterations, depth 6 and 200,000 rows.
+    """
 
     iterations: int = 600
     depth: int = 7
@@ -256,6 +261,20 @@ class Forecaster:
                 level = min(1.0, np.ceil((len(s) + 1) * coverage) / len(s))
                 adjust[h - 1] = float(np.quantile(s, level))
         self.interval_adjust = adjust
+        self._store_metadata()
+
+    def adopt_calibration(self, other: Forecaster) -> None:
+        """Take ``other``'s conformal interval adjustment (cross-fitted calibration).
+
+        ``other`` is the same kind of model fitted without a held-out period and calibrated
+        on it; this model is then fitted on everything, the held-out period included, and
+        reuses the adjustment. Calibrating this model on data it was fitted on would measure
+        in-sample errors and give too narrow an interval.
+        """
+        self._require_model()
+        if other.spec != self.spec or len(other.interval_adjust) != self.spec.horizons:
+            raise ValueError("adopt_calibration needs a model with the same feature spec")
+        self.interval_adjust = np.asarray(other.interval_adjust, dtype="float64").copy()
         self._store_metadata()
 
     # ------------------------------------------------------------------ predict
