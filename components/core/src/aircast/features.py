@@ -262,10 +262,11 @@ def _nan_stats(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _nan_mean(matrix: np.ndarray) -> np.ndarray:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=RuntimeWarning)
-        mean: np.ndarray = np.nanmean(matrix, axis=1)
-        return mean
+    """Row-wise mean over the observed cells (``np.nanmean``'s arithmetic, NaN when none)."""
+    valid = ~np.isnan(matrix)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean: np.ndarray = np.where(valid, matrix, 0.0).sum(axis=1) / valid.sum(axis=1)
+    return mean
 
 
 def _locations_table(locations: pd.DataFrame) -> pd.DataFrame:
