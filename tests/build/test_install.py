@@ -90,6 +90,14 @@ def test_venv_holds_exactly_the_lock(venvs: dict[str, Path], component: str) -> 
     assert have.keys() - want.keys() == local[component]
 
 
+def test_venvs_ship_compiled_bytecode(venvs: dict[str, Path]) -> None:
+    """The images run with PYTHONDONTWRITEBYTECODE=1: the .pyc files must come with the venv."""
+    site = next((venvs["api"] / "lib").glob("python3*/site-packages"))
+    for module in ("aircast_api/main", "aircast/features", "pandas/core/frame"):
+        package, name = module.rsplit("/", 1)
+        assert list((site / package / "__pycache__").glob(f"{name}.cpython-*.pyc")), module
+
+
 def test_api_venv_serves_the_app(venvs: dict[str, Path]) -> None:
     assert "Usage: aircast" in run(venvs["api"], "aircast", "--help").stdout
     # What the image's CMD does first: uvicorn resolving aircast_api.main:app.
