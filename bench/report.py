@@ -85,7 +85,7 @@ def _skill(res: dict[str, Any]) -> list[str]:
 
 def _api(res: dict[str, Any]) -> list[str]:
     ours, theirs = res["aircast"], res["mlflow_serve"]
-    return [
+    rows = [
         _row(
             "single-row forecasts: aircast vs `mlflow models serve` (`bench:api`)",
             f"{ours['single']['rps']:,.0f} vs {theirs['single']['rps']:,.0f} req/s "
@@ -102,11 +102,24 @@ def _api(res: dict[str, Any]) -> list[str]:
             None,
         ),
         _row(
-            "DB-backed single-location forecast, p99 at 200 req/s",
-            f"{res['p99_ms_at_200rps_db']:.1f} ms",
+            "DB-backed single-location forecast, p99 at 200 req/s (forecast cache off)",
+            f"{res['p99_ms_at_200rps_db']:.1f} ms "
+            f"(achieved {res['fixed_rate_db']['achieved_rps']:.0f} req/s)",
             "≤ 20 ms",
             res["p99_ms_at_200rps_db"] <= 20,
         ),
+    ]
+    if "p99_ms_at_200rps_db_cached" in res:
+        rows.append(
+            _row(
+                "the same with the forecast cache on (the default)",
+                f"{res['p99_ms_at_200rps_db_cached']:.1f} ms "
+                f"(achieved {res['fixed_rate_db_cached']['achieved_rps']:.0f} req/s)",
+                "≤ 20 ms",
+                res["p99_ms_at_200rps_db_cached"] <= 20,
+            )
+        )
+    rows += [
         _row(
             "1,000-location batch",
             f"{res['batch1000_ms']:.1f} ms",
@@ -121,6 +134,7 @@ def _api(res: dict[str, Any]) -> list[str]:
         ),
         _row("resident memory", f"{res['rss_mb']:.0f} MB", "≤ 300 MB", res["rss_mb"] <= 300),
     ]
+    return rows
 
 
 def table() -> str:
