@@ -55,7 +55,9 @@ class HistoryReader:
         self.conninfo = conninfo
         self.pool = ConnectionPool(
             conninfo,
-            min_size=1,
+            # every connection opened at start (in the background): growing the pool under
+            # load put a connection set-up inside requests, the slowest of them
+            min_size=pool_size,
             max_size=pool_size,
             timeout=timeout,
             open=False,

@@ -103,7 +103,14 @@ def measurement_rows(
     sql = f"""
         WITH candidates AS (
             SELECT s.sensor_id, s.location_id, s.parameter,
-                   (SELECT count(*) FROM measurements c WHERE c.sensor_id = s.sensor_id) AS n
+                   -- rows are counted only where there is a choice to make: counting a
+                   -- sensor's whole history on every API request grew with the history
+                   CASE WHEN EXISTS (
+                       SELECT 1 FROM sensors o
+                       WHERE o.location_id = s.location_id AND o.parameter = s.parameter
+                         AND o.sensor_id <> s.sensor_id
+                   ) THEN (SELECT count(*) FROM measurements c WHERE c.sensor_id = s.sensor_id)
+                   ELSE 0 END AS n
             FROM sensors s
             WHERE {" AND ".join(where)}
         ), chosen AS (
