@@ -183,9 +183,6 @@ def _too_short(target: str, min_recent_hours: int) -> str:
     )
 
 
-_HOUR_NS = 3_600_000_000_000
-
-
 @dataclass(frozen=True)
 class _History:
     """Caller-supplied series flattened to one row per (item, parameter, hour) with a value.
