@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 
 import httpx
+import pandas as pd
 import pytest
 
-from aircast import registry
+from aircast import registry, store
+from aircast.features import build_features
 
 from .conftest import SHORT_LOCATION, LiveApi
 
@@ -46,6 +48,32 @@ def test_stored_location_forecast(live_api: LiveApi) -> None:
     assert [row["horizon"] for row in body["forecasts"]] == [1, 2, 3, 4, 5, 6]
     assert body["forecasts"][-1]["target_time"] == "2025-06-01T18:00:00Z"
     assert all(0 <= row["p10"] <= row["point"] <= row["p90"] for row in body["forecasts"])
+
+
+def test_stored_forecast_is_the_training_paths_forecast(live_api: LiveApi) -> None:
+    """The API's own read (arrays per parameter, async pool) and window features give exactly
+    the forecast of the training path: the whole stored history through build_features."""
+    location_id = live_api.location_ids[1]
+    with live_api.client() as client:
+        response = client.get(f"/v1/locations/{location_id}/forecast")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    loaded = registry.load_model(
+        registry.model_name("pm25"),
+        version=body["model_version"],
+        tracking_uri=live_api.tracking_uri,
+    )
+    forecaster = loaded.forecaster
+    measurements = store.load_measurements(live_api.conninfo, list(forecaster.spec.parameters))
+    locations = store.load_locations(live_api.conninfo)
+    grid = build_features(measurements, locations, forecaster.spec)
+    issue = pd.Timestamp(body["issue_time"])
+    row = grid[(grid["location_id"] == location_id) & (grid["issue_time"] == issue)]
+    assert len(row) == 1
+    expected = forecaster.predict(row)
+    assert [item["point"] for item in body["forecasts"]] == expected["point"].tolist()
+    assert [item["p10"] for item in body["forecasts"]] == expected["p10"].tolist()
+    assert [item["p90"] for item in body["forecasts"]] == expected["p90"].tolist()
 
 
 def test_stored_location_errors(live_api: LiveApi) -> None:

@@ -10,7 +10,7 @@ about a millisecond of CPU and a 1,000-location batch stays one vectorised predi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -133,16 +133,16 @@ def forecast_stored(
     served: Served,
     parameter: str,
     location: Any,
-    rows: Sequence[tuple[str, datetime, float]],
+    series: Mapping[str, tuple[np.ndarray, np.ndarray]],
     horizons: HorizonRange,
     min_recent_hours: int,
 ) -> dict[str, Any]:
-    """The forecast of one stored location from the history rows read for it.
+    """The forecast of one stored location from the history read for it.
 
     ``location`` is a :class:`aircast_api.history.StoredLocation` whose ``latest_datetime`` is
-    the issue time; ``rows`` are its (parameter, hour-ending UTC datetime, value) rows of
-    :meth:`aircast_api.history.HistoryReader.recent`. Raises :class:`UnforecastableError` when
-    the history is too short.
+    the issue time; ``series`` maps a parameter to its (hours since the epoch, values) arrays,
+    as :meth:`aircast_api.history.HistoryReader.forecast_input` reads them. Raises
+    :class:`UnforecastableError` when the history is too short.
     """
     spec = spec_of(served)
     if location.latest_datetime is None:
@@ -150,13 +150,15 @@ def forecast_stored(
             f"location {location.location_id} has no {spec.target} measurements"
         )
     issue = _hour(location.latest_datetime)
-    codes = {name: i for i, name in enumerate(spec.parameters)}
-    names, moments, values = zip(*rows, strict=True) if rows else ((), (), ())
-    code = np.array([codes.get(name, -1) for name in names], dtype=np.int64)
-    seconds = np.array([moment.timestamp() for moment in moments], dtype=np.float64)
-    back = issue - (seconds // 3600).astype(np.int64)
-    value = np.array(values, dtype=np.float64)  # None (a NULL value) becomes NaN
-    windows = scatter_windows(np.zeros(len(rows), np.int64), code, back, value, 1, spec)
+    known = [(code, series[name]) for code, name in enumerate(spec.parameters) if name in series]
+    if known:
+        code = np.concatenate([np.full(len(hours), c, np.int64) for c, (hours, _) in known])
+        back = issue - np.concatenate([hours for _, (hours, _) in known])
+        value = np.concatenate([values for _, (_, values) in known])
+    else:
+        code = back = np.zeros(0, np.int64)
+        value = np.zeros(0, np.float64)
+    windows = scatter_windows(np.zeros(len(code), np.int64), code, back, value, 1, spec)
     recent = int(np.count_nonzero(~np.isnan(windows[0, 0, -RECENT_WINDOW_HOURS:])))
     if recent < min_recent_hours:
         raise UnforecastableError(_too_short(spec.target, min_recent_hours))

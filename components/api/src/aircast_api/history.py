@@ -1,7 +1,9 @@
 """Reads from the aircast database as the read-only role: locations and recent history.
 
-Every query is the store's own (:mod:`aircast.store`), so the API picks the same sensor and the
-same hours as training. A small psycopg pool answers the readiness probe.
+Every query is the store's own SQL (:mod:`aircast.store`), so the API picks the same sensor and
+the same hours as training. The reads run on an asynchronous psycopg pool, on the event loop:
+a database round trip no longer hands the request to a worker thread (and back), which cost
+more CPU than the query and, under load, waited on the GIL.
 """
 
 from __future__ import annotations
@@ -11,9 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from psycopg_pool import ConnectionPool
+import numpy as np
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
 
 from aircast import store
+
+# parameter -> (hours since the epoch, values) of its hourly series, in time order
+Series = dict[str, tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -49,11 +56,11 @@ def _float(value: Any) -> float | None:
 
 
 class HistoryReader:
-    """The API's read-only access to the aircast database."""
+    """The API's read-only access to the aircast database (an asynchronous pool)."""
 
     def __init__(self, conninfo: str, *, pool_size: int, timeout: float) -> None:
         self.conninfo = conninfo
-        self.pool = ConnectionPool(
+        self.pool = AsyncConnectionPool(
             conninfo,
             # every connection opened at start (in the background): growing the pool under
             # load put a connection set-up inside requests, the slowest of them
@@ -67,59 +74,73 @@ class HistoryReader:
             kwargs={"connect_timeout": max(1, int(timeout)), "autocommit": True},
         )
 
-    def open(self) -> None:
+    async def open(self) -> None:
         """Start the pool without waiting for a first connection."""
-        self.pool.open(wait=False)
+        await self.pool.open(wait=False)
 
-    def close(self) -> None:
+    async def close(self) -> None:
         """Close every pooled connection."""
-        self.pool.close()
+        await self.pool.close()
 
-    def reachable(self) -> bool:
+    async def reachable(self) -> bool:
         """True when a pooled connection answers ``SELECT 1``."""
         try:
-            with self.pool.connection() as conn:
-                conn.execute("SELECT 1")
+            async with self.pool.connection() as conn:
+                await conn.execute("SELECT 1")
         except Exception:  # noqa: BLE001 - any failure means "not reachable" for the probe
             return False
         return True
 
-    def page(self, parameter: str, after: int | None, limit: int) -> list[StoredLocation]:
+    async def page(self, parameter: str, after: int | None, limit: int) -> list[StoredLocation]:
         """One page of locations measuring ``parameter``, ordered by id, after ``after``."""
-        with self.pool.connection() as conn:
-            rows = store.list_locations(conn, parameter, after=after, limit=limit)
+        sql, args = store.location_page_query(parameter, after=after, limit=limit)
+        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(sql, args)
+            rows = await cur.fetchall()
         return [StoredLocation.from_row(row) for row in rows]
 
-    def forecast_input(
+    async def forecast_input(
         self,
         location_id: int,
         parameter: str,
         parameters: tuple[str, ...],
         hours: int,
         cached: Callable[[StoredLocation], bytes | None] | None = None,
-    ) -> tuple[StoredLocation | None, list[tuple[str, datetime, float]], bytes | None]:
+    ) -> tuple[StoredLocation | None, Series, bytes | None]:
         """The location (None if unknown), its recent history, or a cached forecast.
 
         The history is the last ``hours`` hours of ``parameters`` ending at the newest
-        ``parameter`` value (inclusive), as (parameter, datetime, value) rows, read on the same
-        pooled connection. When ``cached(location)`` returns a rendered forecast, the history
-        is not read and that forecast is returned instead.
+        ``parameter`` value (inclusive), as one (hours, values) pair of arrays per parameter,
+        read on the same pooled connection. When ``cached(location)`` returns a rendered
+        forecast, the history is not read and that forecast is returned instead.
         """
-        with self.pool.connection() as conn:
-            rows = store.list_locations(conn, parameter, after=location_id - 1, limit=1)
-            if not rows or int(rows[0]["location_id"]) != location_id:
-                return None, [], None
-            location = StoredLocation.from_row(rows[0])
+        page_sql, page_args = store.location_page_query(parameter, after=location_id - 1, limit=1)
+        async with self.pool.connection() as conn:
+            async with conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute(page_sql, page_args)
+                row = await cur.fetchone()
+            if row is None or int(row["location_id"]) != location_id:
+                return None, {}, None
+            location = StoredLocation.from_row(row)
             if location.latest_datetime is None:
-                return location, [], None
+                return location, {}, None
             body = cached(location) if cached is not None else None
             if body is not None:
-                return location, [], body
-            history = store.measurement_rows(
-                conn,
-                list(parameters),
-                location_ids=[location_id],
+                return location, {}, body
+            sql, args = store.hourly_series_query(
+                parameters,
+                location_id,
                 since=location.latest_datetime - timedelta(hours=hours),
                 until=location.latest_datetime,
             )
-        return location, [(p, when, value) for _, p, when, value in history], None
+            cursor = await conn.execute(sql, args)
+            rows = await cursor.fetchall()
+        series: Series = {
+            name: (
+                np.asarray(when, dtype=np.int64),
+                # a NULL value (None) becomes NaN
+                np.asarray(values, dtype=np.float64),
+            )
+            for name, when, values in rows
+        }
+        return location, series, None

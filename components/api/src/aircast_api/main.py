@@ -72,7 +72,7 @@ def create_app(
             pool_size=settings.api_db_pool_size,
             timeout=settings.api_db_timeout_seconds,
         )
-        app.state.reader.open()
+        await app.state.reader.open()
         app.state.lifecycle.start()
         # Everything imported so far (pandas, CatBoost, FastAPI, pydantic: ~10^5 objects)
         # lives as long as the process; frozen, the cyclic GC no longer walks it on every
@@ -83,7 +83,7 @@ def create_app(
             yield
         finally:
             await app.state.lifecycle.stop()
-            app.state.reader.close()
+            await app.state.reader.close()
 
     app = FastAPI(
         title="aircast API",

@@ -292,12 +292,17 @@ class Forecaster:
         if names[-1] == LOCATION_FEATURE and self.model.get_cat_feature_indices() == [
             len(names) - 1
         ]:
-            # numeric block + one categorical column: no DataFrame, no per-cell conversion
+            # numeric block + one categorical column: no DataFrame, no per-cell conversion.
+            # Column-major (Fortran order), as CatBoost stores features: a row-major matrix
+            # is transposed element by element while the pool is built, which took as long
+            # as the prediction itself (24,000 rows: ~20 ms of ~45 ms; one location: ~40 %).
+            numeric = np.empty((n, len(names) - 1), dtype=np.float32, order="F")
+            for j, c in enumerate(names[:-1]):
+                numeric[:, j] = x[c]
             data: Any = FeaturesData(
-                num_feature_data=np.column_stack(
-                    [np.asarray(x[c], dtype="float32") for c in names[:-1]]
-                ).reshape(n, len(names) - 1),
-                # a copy: CatBoost's reader needs a writable buffer (pandas gives read-only)
+                num_feature_data=numeric,
+                # fresh buffers: CatBoost's reader needs them writable (pandas gives read-only)
+                # and leaves them read-only after a parallel read
                 cat_feature_data=np.array(x[LOCATION_FEATURE], dtype=object).reshape(n, 1),
                 num_feature_names=names[:-1],
                 cat_feature_names=[LOCATION_FEATURE],

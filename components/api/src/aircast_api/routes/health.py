@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Depends
@@ -37,7 +36,7 @@ async def readyz(lifecycle: LifecycleDep, reader: ReaderDep) -> Response:
     A model kept after a failed reload still counts as ready; ``registry_reachable`` and
     ``last_error`` say that MLflow or S3 is failing.
     """
-    reachable = await asyncio.to_thread(reader.reachable)
+    reachable = await reader.reachable()
     now = datetime.now(UTC)
     statuses = [
         ModelStatus(

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable
 from typing import Annotated, Any, TypeVar
 
 import orjson
@@ -39,10 +38,10 @@ T = TypeVar("T")
 LocationId = Annotated[int, Path(ge=1, le=2**62, description="OpenAQ location id.")]
 
 
-async def _read(function: Callable[..., T], *args: Any) -> T:
-    """Run a blocking store read in a worker thread; a database outage becomes a 503."""
+async def _read(read: Awaitable[T]) -> T:
+    """Await a store read; a database outage becomes a 503."""
     try:
-        return await asyncio.to_thread(function, *args)
+        return await read
     except (psycopg.OperationalError, PoolTimeout) as error:
         raise ProblemError(
             503,
@@ -91,7 +90,7 @@ async def list_locations(
 ) -> LocationPage:
     """Locations with a sensor of ``parameter``, with their newest measurement, by id."""
     after = int(cursor) if cursor is not None else None
-    rows = await _read(reader.page, parameter, after, limit + 1)
+    rows = await _read(reader.page(parameter, after, limit + 1))
     more = len(rows) > limit
     rows = rows[:limit]
     return LocationPage(
@@ -143,13 +142,14 @@ async def forecast_location(
     def key(location: StoredLocation) -> tuple[Any, ...]:
         return (parameter, location_id, served.version, location.latest_datetime, wanted)
 
-    location, rows, body = await _read(
-        reader.forecast_input,
-        location_id,
-        parameter,
-        spec.parameters,
-        history_hours(spec),
-        lambda found: cache.get(key(found)),
+    location, series, body = await _read(
+        reader.forecast_input(
+            location_id,
+            parameter,
+            spec.parameters,
+            history_hours(spec),
+            lambda found: cache.get(key(found)),
+        )
     )
     if location is None:
         raise ProblemError(
@@ -169,7 +169,7 @@ async def forecast_location(
         try:
             # on the event loop, as POST /v1/forecast: one location is ~2 ms of CPU
             document = forecast_stored(
-                served, parameter, location, rows, wanted, settings.api_min_recent_hours
+                served, parameter, location, series, wanted, settings.api_min_recent_hours
             )
         except UnforecastableError as error:
             raise ProblemError(409, "history-too-short", "History too short", str(error)) from error

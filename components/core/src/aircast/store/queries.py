@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -40,6 +40,8 @@ def _connected(conninfo: Conninfo) -> Iterator[psycopg.Connection[Any]]:
 def _utc(value: datetime | str | pd.Timestamp | None) -> datetime | None:
     if value is None:
         return None
+    if type(value) is datetime and value.tzinfo is not None:
+        return value.astimezone(UTC)  # the API's per-request path: no pandas round trip
     ts = pd.Timestamp(value)
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
     return ts.to_pydatetime()
@@ -84,8 +86,24 @@ def measurement_rows(
 ) -> list[tuple[int, str, datetime, float]]:
     """The rows of :func:`load_measurements` as tuples, without building a frame.
 
-    ``(location_id, parameter, datetime, value)``, same sensor choice and window; for the
-    API's per-request reads, where a DataFrame costs more than the query.
+    ``(location_id, parameter, datetime, value)``, same sensor choice and window.
+    """
+    sql, args = measurement_query(parameters, location_ids=location_ids, since=since, until=until)
+    with _connected(conninfo) as conn:
+        return conn.execute(sql, args).fetchall()
+
+
+def measurement_query(
+    parameters: Sequence[str] | str,
+    *,
+    location_ids: Sequence[int] | None = None,
+    since: datetime | str | pd.Timestamp | None = None,
+    until: datetime | str | pd.Timestamp | None = None,
+) -> tuple[bytes, dict[str, Any]]:
+    """SQL and arguments of :func:`measurement_rows`, for callers with their own connection.
+
+    The API runs it on an asynchronous connection (:func:`hourly_series_query` wraps it), so
+    training and serving choose the same sensor and the same hours from one piece of SQL.
     """
     params = [parameters] if isinstance(parameters, str) else list(parameters)
     where = ["s.parameter = ANY(%(parameters)s)"]
@@ -123,8 +141,38 @@ def measurement_rows(
         {"WHERE " + " AND ".join(window) if window else ""}
         ORDER BY c.location_id, c.parameter, m.datetime
     """  # noqa: S608 - only fixed fragments are interpolated; values are bound
-    with _connected(conninfo) as conn:
-        return conn.execute(sql.encode(), args).fetchall()
+    return sql.encode(), args
+
+
+def hourly_series_query(
+    parameters: Sequence[str],
+    location_id: int,
+    *,
+    since: datetime,
+    until: datetime,
+) -> tuple[bytes, dict[str, Any]]:
+    """The rows of :func:`measurement_query` for one location as one row per parameter.
+
+    Each row is ``(parameter, hours, values)``: hours since the Unix epoch of the hour-ending
+    UTC ``datetime`` (an ``int8[]``) and the values (a ``float8[]``, NULL kept), in time
+    order. Arrays instead of rows: the API turns them into numpy arrays without a Python
+    object per measurement.
+    """
+    inner, args = measurement_query(
+        parameters, location_ids=[location_id], since=since, until=until
+    )
+    sql = (
+        b"""
+        SELECT parameter,
+               array_agg(floor(extract(epoch FROM datetime) / 3600)::int8 ORDER BY datetime),
+               array_agg(value ORDER BY datetime)
+        FROM ("""
+        + inner
+        + b""") AS rows
+        GROUP BY parameter
+    """
+    )
+    return sql, args
 
 
 def load_locations(conninfo: Conninfo, location_ids: Sequence[int] | None = None) -> pd.DataFrame:
@@ -157,6 +205,17 @@ def list_locations(
     Each item carries the location's attribution and ``latest_datetime``/``latest_value`` of
     ``parameter`` (None when nothing is stored yet).
     """
+    sql, args = location_page_query(parameter, after=after, limit=limit)
+    with _connected(conninfo) as conn, conn.cursor() as cur:
+        cur.execute(sql, args)
+        names = [d.name for d in cur.description or ()]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def location_page_query(
+    parameter: str, *, after: int | None = None, limit: int = 100
+) -> tuple[bytes, dict[str, Any]]:
+    """SQL and arguments of :func:`list_locations` (columns: ``LOCATION_COLUMNS`` + latest)."""
     if limit < 1:
         raise ValueError("limit must be at least 1")
     sql = f"""
@@ -181,7 +240,4 @@ def list_locations(
         LIMIT %(limit)s
     """  # noqa: S608 - column names are constants
     args = {"parameter": parameter, "after": -1 if after is None else int(after), "limit": limit}
-    with _connected(conninfo) as conn, conn.cursor() as cur:
-        cur.execute(sql.encode(), args)
-        names = [d.name for d in cur.description or ()]
-        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    return sql.encode(), args
