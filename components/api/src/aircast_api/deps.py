@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
+from aircast_api.coalesce import ForecastCoalescer
 from aircast_api.forecast_cache import ForecastCache
 from aircast_api.history import HistoryReader
 from aircast_api.lifecycle import ModelLifecycle, Served
@@ -47,7 +48,14 @@ async def get_forecast_cache(request: Request) -> ForecastCache:
     return cache
 
 
+async def get_coalescer(request: Request) -> ForecastCoalescer:
+    """The micro-batcher of concurrent forecasts."""
+    coalescer: ForecastCoalescer = request.app.state.coalescer
+    return coalescer
+
+
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
+CoalescerDep = Annotated[ForecastCoalescer, Depends(get_coalescer)]
 CacheDep = Annotated[ForecastCache, Depends(get_forecast_cache)]
 LifecycleDep = Annotated[ModelLifecycle, Depends(get_lifecycle)]
 ReaderDep = Annotated[HistoryReader, Depends(get_reader)]

@@ -73,7 +73,7 @@ def _iso_hours(hours: np.ndarray) -> list[str]:
 
 
 @dataclass(frozen=True)
-class _Windows:
+class Windows:
     """Locations to forecast: their hourly windows and what the features need besides."""
 
     windows: np.ndarray  # (n, parameters, history_hours(spec))
@@ -83,9 +83,23 @@ class _Windows:
     longitude: np.ndarray
     timezone: np.ndarray
 
+    @classmethod
+    def concat(cls, parts: Sequence[Windows]) -> Windows:
+        """The locations of ``parts``, in order, as one batch."""
+        if len(parts) == 1:
+            return parts[0]
+        return cls(
+            windows=np.concatenate([part.windows for part in parts]),
+            issue_hour=np.concatenate([part.issue_hour for part in parts]),
+            location_id=np.concatenate([part.location_id for part in parts]),
+            latitude=np.concatenate([part.latitude for part in parts]),
+            longitude=np.concatenate([part.longitude for part in parts]),
+            timezone=np.concatenate([part.timezone for part in parts]),
+        )
 
-def _forecast_windows(
-    served: Served, parameter: str, batch: _Windows, horizons: HorizonRange
+
+def forecast_windows(
+    served: Served, parameter: str, batch: Windows, horizons: HorizonRange
 ) -> list[dict[str, Any]]:
     """One forecast document per window, in order: one feature pass, one predict."""
     forecaster = _forecaster(served)
@@ -137,7 +151,18 @@ def forecast_stored(
     horizons: HorizonRange,
     min_recent_hours: int,
 ) -> dict[str, Any]:
-    """The forecast of one stored location from the history read for it.
+    """The forecast of one stored location from the history read for it (see below)."""
+    windows = stored_windows(served, location, series, min_recent_hours)
+    return forecast_windows(served, parameter, windows, horizons)[0]
+
+
+def stored_windows(
+    served: Served,
+    location: Any,
+    series: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    min_recent_hours: int,
+) -> Windows:
+    """The window of one stored location, from the history read for it.
 
     ``location`` is a :class:`aircast_api.history.StoredLocation` whose ``latest_datetime`` is
     the issue time; ``series`` maps a parameter to its (hours since the epoch, values) arrays,
@@ -162,7 +187,7 @@ def forecast_stored(
     recent = int(np.count_nonzero(~np.isnan(windows[0, 0, -RECENT_WINDOW_HOURS:])))
     if recent < min_recent_hours:
         raise UnforecastableError(_too_short(spec.target, min_recent_hours))
-    batch = _Windows(
+    return Windows(
         windows=windows,
         issue_hour=np.asarray([issue], dtype=np.int64),
         location_id=np.asarray([location.location_id], dtype=np.int64),
@@ -170,7 +195,6 @@ def forecast_stored(
         longitude=np.asarray([location.longitude], dtype="float64"),
         timezone=np.asarray([location.timezone], dtype=object),
     )
-    return _forecast_windows(served, parameter, batch, horizons)[0]
 
 
 def _hour(moment: datetime) -> int:
@@ -255,6 +279,23 @@ def forecast_histories(
     go through one :func:`aircast.features.window_features` and one predict; each item is its
     own row, so a location id may appear more than once.
     """
+    results, windows, picked = history_windows(served, items, min_recent_hours)
+    if windows is not None:
+        documents = forecast_windows(served, parameter, windows, horizons)
+        for i, document in zip(picked, documents, strict=True):
+            results[i] = document
+    return results
+
+
+def history_windows(
+    served: Served, items: Sequence[LocationHistory], min_recent_hours: int
+) -> tuple[list[dict[str, Any] | str], Windows | None, list[int]]:
+    """The windows of the usable items of caller-supplied histories.
+
+    Returns the results in request order (a string saying why for an unusable item, a
+    placeholder for the others), the windows of the usable items (None when there is none)
+    and their positions in ``items``.
+    """
     spec = spec_of(served)
     history = _flatten(items, spec.parameters)
     count = len(items)
@@ -278,7 +319,7 @@ def forecast_histories(
             results.append("")
             usable[index] = True
     if not usable.any():
-        return results
+        return results, None, []
     chosen = np.flatnonzero(usable)
     # Row of each usable item among the windows (-1 drops the others' observations).
     row_of_item = np.full(count, -1, dtype=np.int64)
@@ -292,7 +333,7 @@ def forecast_histories(
         spec,
     )
     picked: list[int] = chosen.tolist()
-    batch = _Windows(
+    batch = Windows(
         windows=windows,
         issue_hour=issue[chosen],
         location_id=np.asarray([items[i].location_id for i in picked], dtype=np.int64),
@@ -300,10 +341,7 @@ def forecast_histories(
         longitude=np.asarray([items[i].longitude for i in picked], dtype=np.float64),
         timezone=np.asarray([items[i].timezone for i in picked], dtype=object),
     )
-    documents = _forecast_windows(served, parameter, batch, horizons)
-    for i, document in zip(picked, documents, strict=True):
-        results[i] = document
-    return results
+    return results, batch, picked
 
 
 def stale_seconds(served: Served, now: datetime | None = None) -> float | None:

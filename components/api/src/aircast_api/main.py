@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from aircast.settings import DatabaseSettings
 from aircast_api import __version__, bodies, logs, problems
+from aircast_api.coalesce import ForecastCoalescer
 from aircast_api.forecast_cache import ForecastCache
 from aircast_api.history import HistoryReader
 from aircast_api.lifecycle import ModelLifecycle
@@ -95,6 +96,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.forecast_cache = ForecastCache(settings.api_forecast_cache_seconds)
+    app.state.coalescer = ForecastCoalescer(settings.api_coalesce_ms / 1000)
     problems.install(app)
     for router in (health.router, metrics_route.router, model.router, locations.router):
         app.include_router(router)

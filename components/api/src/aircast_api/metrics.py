@@ -33,3 +33,8 @@ FORECAST_CACHE = Counter(
     "Stored-location forecast lookups in the cache, by result (hit or miss).",
     ["result"],
 )
+COALESCED = Histogram(
+    "aircast_api_coalesced_locations",
+    "Locations forecast together by one predict of concurrent requests (adaptive batching).",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)

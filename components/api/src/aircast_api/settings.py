@@ -75,6 +75,14 @@ class ApiSettings(BaseSettings):
         "version and newest measurement (0: never). Bounds how late backfilled older hours "
         "show up; a new measurement or model version is seen at once.",
     )
+    api_coalesce_ms: float = Field(
+        default=2.0,
+        ge=0,
+        le=100,
+        description="Longest wait of a ready stored-location forecast for concurrent requests "
+        "still reading the database, to share one predict with them (0: only those ready in "
+        "the same event-loop turn). With nobody reading, a forecast never waits.",
+    )
     api_db_pool_size: int = Field(
         default=4, gt=0, description="Connections in the read-only database pool."
     )

@@ -10,8 +10,19 @@ from fastapi.responses import Response
 
 from aircast_api import metrics, problems
 from aircast_api.bodies import documented, json_body, request_body
-from aircast_api.deps import LifecycleDep, SettingsDep, require_api_key, served_model
-from aircast_api.forecasting import HorizonRange, UnforecastableError, forecast_histories
+from aircast_api.deps import (
+    CoalescerDep,
+    LifecycleDep,
+    SettingsDep,
+    require_api_key,
+    served_model,
+)
+from aircast_api.forecasting import (
+    HorizonRange,
+    UnforecastableError,
+    forecast_histories,
+    history_windows,
+)
 from aircast_api.models import BatchForecast, BatchRequest, Forecast, ForecastRequest
 from aircast_api.problems import ProblemError
 from aircast_api.rendering import json_response
@@ -31,6 +42,7 @@ async def forecast(
     body: Annotated[ForecastRequest, Depends(json_body(ForecastRequest))],
     lifecycle: LifecycleDep,
     settings: SettingsDep,
+    coalescer: CoalescerDep,
 ) -> Response:
     """Forecast one location from the recent hourly history in the body (no database).
 
@@ -38,20 +50,17 @@ async def forecast(
     """
     served = served_model(lifecycle, body.parameter)
     try:
-        # On the event loop: one location is ~2 ms of CPU, less than a thread hand-off and
-        # the GIL switches it brings under load. Batches go to a worker thread.
-        results = forecast_histories(
-            served,
-            body.parameter,
-            [body],
-            HorizonRange.parse(body.horizons),
-            settings.api_min_recent_hours,
-        )
+        results, windows, _ = history_windows(served, [body], settings.api_min_recent_hours)
     except UnforecastableError as error:
         raise ProblemError(409, "history-too-short", "History too short", str(error)) from error
-    result = results[0]
-    if isinstance(result, str):
-        raise ProblemError(409, "history-too-short", "History too short", result)
+    if windows is None:
+        raise ProblemError(409, "history-too-short", "History too short", str(results[0]))
+    # On the event loop: one location is ~2 ms of CPU, less than a thread hand-off and the
+    # GIL switches it brings under load; merged with concurrent forecasts ready in the same
+    # loop turn (aircast_api.coalesce). Batches go to a worker thread.
+    (result,) = await coalescer.forecast(
+        served, body.parameter, windows, HorizonRange.parse(body.horizons)
+    )
     metrics.PREDICTIONS.labels(parameter=body.parameter, route="history").inc()
     return json_response(result)
 

@@ -15,13 +15,14 @@ from aircast.features import history_hours
 from aircast_api import metrics, problems
 from aircast_api.deps import (
     CacheDep,
+    CoalescerDep,
     LifecycleDep,
     ReaderDep,
     SettingsDep,
     require_api_key,
     served_model,
 )
-from aircast_api.forecasting import HorizonRange, UnforecastableError, forecast_stored, spec_of
+from aircast_api.forecasting import HorizonRange, UnforecastableError, spec_of, stored_windows
 from aircast_api.history import StoredLocation
 from aircast_api.models import (
     Forecast,
@@ -125,6 +126,7 @@ async def forecast_location(
     reader: ReaderDep,
     settings: SettingsDep,
     cache: CacheDep,
+    coalescer: CoalescerDep,
     parameter: Annotated[Parameter, Query()] = "pm25",
     horizons: Annotated[Horizons, Query()] = "1..24",
 ) -> Response:
@@ -142,15 +144,16 @@ async def forecast_location(
     def key(location: StoredLocation) -> tuple[Any, ...]:
         return (parameter, location_id, served.version, location.latest_datetime, wanted)
 
-    location, series, body = await _read(
-        reader.forecast_input(
-            location_id,
-            parameter,
-            spec.parameters,
-            history_hours(spec),
-            lambda found: cache.get(key(found)),
+    async with coalescer.reading():
+        location, series, body = await _read(
+            reader.forecast_input(
+                location_id,
+                parameter,
+                spec.parameters,
+                history_hours(spec),
+                lambda found: cache.get(key(found)),
+            )
         )
-    )
     if location is None:
         raise ProblemError(
             404,
@@ -167,12 +170,12 @@ async def forecast_location(
         )
     if body is None:
         try:
-            # on the event loop, as POST /v1/forecast: one location is ~2 ms of CPU
-            document = forecast_stored(
-                served, parameter, location, series, wanted, settings.api_min_recent_hours
-            )
+            windows = stored_windows(served, location, series, settings.api_min_recent_hours)
         except UnforecastableError as error:
             raise ProblemError(409, "history-too-short", "History too short", str(error)) from error
+        # On the event loop (one location is ~2 ms of CPU), merged with the forecasts of
+        # concurrent requests still reading their history (aircast_api.coalesce).
+        (document,) = await coalescer.forecast(served, parameter, windows, wanted)
         body = orjson.dumps(document)
         cache.put(key(location), body)
     metrics.PREDICTIONS.labels(parameter=parameter, route="stored").inc()
