@@ -128,25 +128,33 @@ def test_a_reader_that_never_joins_holds_a_forecast_no_longer_than_the_bound(
     assert calls == [1]
 
 
-def test_a_failure_reaches_every_merged_request(
+def test_a_failing_request_does_not_fail_the_ones_merged_with_it(
     served: Served, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(*_: Any) -> Any:
-        raise RuntimeError("predict failed")
+    def fails_on_location_2(
+        served: Served, parameter: str, batch: Windows, horizons: HorizonRange
+    ) -> Any:
+        if 2 in batch.location_id.tolist():
+            raise RuntimeError("unusable inputs of location 2")
+        return forecast_windows(served, parameter, batch, horizons)
 
-    monkeypatch.setattr(coalesce, "forecast_windows", broken)
-    part = windows_of(served, 1, 48)
+    monkeypatch.setattr(coalesce, "forecast_windows", fails_on_location_2)
+    good, bad = windows_of(served, 1, 48), windows_of(served, 2, 48)
 
     async def run() -> list[Any]:
         coalescer = ForecastCoalescer()
         return await asyncio.gather(
-            coalescer.forecast(served, "pm25", part, ALL),
-            coalescer.forecast(served, "pm25", part, ALL),
+            coalescer.forecast(served, "pm25", good, ALL),
+            coalescer.forecast(served, "pm25", bad, ALL),
+            coalescer.forecast(served, "pm25", good, ALL),
             return_exceptions=True,
         )
 
-    outcomes = asyncio.run(run())
-    assert [str(outcome) for outcome in outcomes] == ["predict failed", "predict failed"]
+    first, failed, last = asyncio.run(run())
+    assert str(failed) == "unusable inputs of location 2"
+    expected = forecast_windows(served, "pm25", good, ALL)
+    assert first == expected
+    assert last == expected
 
 
 def test_a_request_that_went_away_is_left_out(served: Served, calls: list[int]) -> None:

@@ -14,7 +14,8 @@ from the database, and all of them go through one
   instead of queueing. The wait is bounded, so a slow read never holds the others back.
 
 Every row is computed on its own (window features and the CatBoost predict are row by row),
-so a forecast is bit-identical whether it was merged or not.
+so a forecast is bit-identical whether it was merged or not; when a merged predict fails,
+each request is forecast alone, so only the one whose inputs fail gets the error.
 """
 
 from __future__ import annotations
@@ -89,10 +90,13 @@ class ForecastCoalescer:
                 documents = forecast_windows(
                     served, parameter, Windows.concat([entry[3] for entry in entries]), horizons
                 )
-            except Exception as error:  # noqa: BLE001 - handed to every waiting request
-                for *_, future in entries:
-                    if not future.done():
-                        future.set_exception(error)
+            except Exception:  # noqa: BLE001 - isolated below
+                if len(entries) == 1:
+                    _settle(entries[0], served, parameter, horizons)
+                else:
+                    # One request's inputs must not fail the others: each on its own.
+                    for entry in entries:
+                        _settle(entry, served, parameter, horizons)
                 continue
             start = 0
             for *_, windows, future in entries:
@@ -100,3 +104,16 @@ class ForecastCoalescer:
                 if not future.done():
                     future.set_result(documents[start : start + count])
                 start += count
+
+
+def _settle(entry: _Entry, served: Served, parameter: str, horizons: HorizonRange) -> None:
+    """Forecast one request alone and hand it the result or the error."""
+    future = entry[4]
+    try:
+        documents = forecast_windows(served, parameter, entry[3], horizons)
+    except Exception as error:  # noqa: BLE001 - the request's own error, raised in its task
+        if not future.done():
+            future.set_exception(error)
+        return
+    if not future.done():
+        future.set_result(documents)
