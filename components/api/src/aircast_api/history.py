@@ -114,12 +114,12 @@ class HistoryReader:
         read on the same pooled connection. When ``cached(location)`` returns a rendered
         forecast, the history is not read and that forecast is returned instead.
         """
-        page_sql, page_args = store.location_page_query(parameter, after=location_id - 1, limit=1)
+        location_sql, location_args = store.location_query(parameter, location_id)
         async with self.pool.connection() as conn:
             async with conn.cursor(row_factory=dict_row) as cur:
-                await cur.execute(page_sql, page_args)
+                await cur.execute(location_sql, location_args)
                 row = await cur.fetchone()
-            if row is None or int(row["location_id"]) != location_id:
+            if row is None:
                 return None, {}, None
             location = StoredLocation.from_row(row)
             if location.latest_datetime is None:

@@ -14,6 +14,7 @@ from aircast.store.queries import (
     load_locations,
     load_measurements,
     location_page_query,
+    location_query,
     measurement_query,
     measurement_rows,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "load_locations",
     "load_measurements",
     "location_page_query",
+    "location_query",
     "measurement_query",
     "measurement_rows",
     "record_rejections",

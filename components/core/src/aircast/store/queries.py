@@ -218,6 +218,18 @@ def location_page_query(
     """SQL and arguments of :func:`list_locations` (columns: ``LOCATION_COLUMNS`` + latest)."""
     if limit < 1:
         raise ValueError("limit must be at least 1")
+    args = {"parameter": parameter, "after": -1 if after is None else int(after), "limit": limit}
+    return _location_sql("l.location_id > %(after)s"), args
+
+
+def location_query(parameter: str, location_id: int) -> tuple[bytes, dict[str, Any]]:
+    """One location in the shape of :func:`list_locations` (no row when it does not measure
+    ``parameter``): the API's per-request lookup, by key rather than as a page."""
+    args = {"parameter": parameter, "location": int(location_id), "limit": 1}
+    return _location_sql("l.location_id = %(location)s"), args
+
+
+def _location_sql(condition: str) -> bytes:
     sql = f"""
         SELECT {", ".join("l." + c for c in LOCATION_COLUMNS)},
                latest.datetime AS latest_datetime, latest.value AS latest_value
@@ -235,9 +247,8 @@ def location_page_query(
         ) latest ON true
         WHERE EXISTS (SELECT 1 FROM sensors s
                       WHERE s.location_id = l.location_id AND s.parameter = %(parameter)s)
-          AND l.location_id > %(after)s
+          AND {condition}
         ORDER BY l.location_id
         LIMIT %(limit)s
-    """  # noqa: S608 - column names are constants
-    args = {"parameter": parameter, "after": -1 if after is None else int(after), "limit": limit}
-    return sql.encode(), args
+    """  # noqa: S608 - column names and the condition are constants
+    return sql.encode()
