@@ -35,7 +35,7 @@ _Entry = tuple[Served, str, HorizonRange, Windows, "asyncio.Future[list[dict[str
 class ForecastCoalescer:
     """Merges concurrent forecasts into one vectorised predict (see the module docstring)."""
 
-    def __init__(self, max_wait_seconds: float = 0.002) -> None:
+    def __init__(self, max_wait_seconds: float = 0.005) -> None:
         self.max_wait_seconds = max_wait_seconds
         self._pending: list[_Entry] = []
         self._reading = 0

@@ -76,7 +76,7 @@ class ApiSettings(BaseSettings):
         "show up; a new measurement or model version is seen at once.",
     )
     api_coalesce_ms: float = Field(
-        default=2.0,
+        default=5.0,
         ge=0,
         le=100,
         description="Longest wait of a ready stored-location forecast for concurrent requests "
