@@ -32,7 +32,7 @@ def database(stack: Stack) -> Iterator[str]:
 def test_ingest_openaq_pipeline_lands_validated_rows(database: str, mage_run) -> None:  # type: ignore[no-untyped-def]
     dataset = synthetic_dataset(seed=3, n_locations=2, end=END, months=1, bad_values=40)
     with LocalOpenAQServer(dataset) as server:
-        mage_run(
+        done = mage_run(
             "ingest_openaq",
             runtime_vars={
                 "location_ids": "900001,900002",
@@ -53,6 +53,13 @@ def test_ingest_openaq_pipeline_lands_validated_rows(database: str, mage_run) ->
         served["sensor_id"].isin(pm25) & (served["datetime"] > SINCE) & (served["datetime"] <= END)
     ]
     assert len(hours_requests) == 2  # one page per pm25 sensor
+    # The run's summary: fetch counts from the loader block, store counts from the exporter.
+    assert "'locations': 2, 'sensors': 2, 'pages': 2" in done.stdout, done.stdout[-3000:]
+    assert f"'rows_fetched': {len(window)}" in done.stdout
+    store_line = next(line for line in done.stdout.splitlines() if "ingest_openaq store:" in line)
+    assert "'inserted':" in store_line
+    assert "'locations'" not in store_line
+    assert "'requests'" not in store_line
     with psycopg.connect(database) as conn:
         stored = conn.execute("SELECT count(*) FROM measurements").fetchone()
         rejected = conn.execute("SELECT count(*) FROM rejected_measurements").fetchone()

@@ -153,6 +153,16 @@ class IngestSummary:
         """Plain dict (JSON-serialisable)."""
         return asdict(self)
 
+    def stored_dict(self) -> dict[str, Any]:
+        """The fields a store-only step knows (:func:`store_validated`): no fetch counters."""
+        return {k: v for k, v in self.as_dict().items() if k not in FETCH_FIELDS}
+
+
+FETCH_FIELDS = frozenset(
+    {"locations", "pages", "rows_fetched", "requests", "retries", "rate_limited", "waited_seconds"}
+)
+"""Summary fields counted while fetching, which a store-only step cannot know."""
+
 
 @dataclass(frozen=True)
 class BatchResult:
@@ -411,11 +421,21 @@ def fetch_api_raw(
         for sensor, start in _sensor_windows(conninfo, sensors, begin, end, lookback):
             if start < end:
                 frames.extend(api.hours(sensor, start, end))
-    if not frames:
+    if frames:
+        raw = pd.concat(frames, ignore_index=True)
+    else:
         from aircast.schemas import empty_raw
 
-        return empty_raw()
-    return pd.concat(frames, ignore_index=True)
+        raw = empty_raw()
+    # The fetch side of the run's summary: the exporter, in another block, sees only the rows.
+    raw.attrs["fetch"] = {
+        "locations": len(locations),
+        "sensors": len(sensors),
+        "pages": len(frames),
+        "rows_fetched": len(raw),
+        **asdict(api.stats),
+    }
+    return raw
 
 
 def ingest_archive(

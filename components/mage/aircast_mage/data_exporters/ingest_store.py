@@ -9,4 +9,5 @@ from aircast.ingest import database_url, store_validated
 @data_exporter
 def store(validated, *args, **kwargs):
     summary = store_validated(database_url(), validated, source="openaq-api")
-    print(f"ingest_openaq: {summary.as_dict()}")
+    # the fetch counters (locations, requests, ...) were printed by the loader block
+    print(f"ingest_openaq store: {summary.stored_dict()}")

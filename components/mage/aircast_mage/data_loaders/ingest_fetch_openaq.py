@@ -11,12 +11,14 @@ from aircast.schemas import RAW_COLUMNS
 
 @data_loader
 def fetch(*args, **kwargs):
-    return fetch_api_raw(
+    raw = fetch_api_raw(
         database_url(),
         selection_from_variables(kwargs),
         since=kwargs.get("since") or None,
         until=kwargs.get("until") or None,
     )
+    print(f"ingest_openaq fetch: {raw.attrs.get('fetch')}")
+    return raw
 
 
 @test
