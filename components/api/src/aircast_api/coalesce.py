@@ -39,7 +39,7 @@ class ForecastCoalescer:
         self.max_wait_seconds = max_wait_seconds
         self._pending: list[_Entry] = []
         self._reading = 0
-        self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
+        self._timer: asyncio.Handle | None = None  # a TimerHandle when delayed
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[None]:

@@ -143,19 +143,6 @@ def forecast_windows(
     ]
 
 
-def forecast_stored(
-    served: Served,
-    parameter: str,
-    location: Any,
-    series: Mapping[str, tuple[np.ndarray, np.ndarray]],
-    horizons: HorizonRange,
-    min_recent_hours: int,
-) -> dict[str, Any]:
-    """The forecast of one stored location from the history read for it (see below)."""
-    windows = stored_windows(served, location, series, min_recent_hours)
-    return forecast_windows(served, parameter, windows, horizons)[0]
-
-
 def stored_windows(
     served: Served,
     location: Any,
