@@ -175,6 +175,11 @@ class TrainingSettings(_Settings):
     train_calibration_days: int = Field(
         default=14, ge=0, description="Days before each origin held out to calibrate p10/p90."
     )
+    train_cross_fit: bool = Field(
+        default=True,
+        description="Refit on the calibration days too, keeping the interval calibrated on "
+        "them by a first fit that did not see them (two fits).",
+    )
     train_experiment: str = Field(
         default="aircast-training", description="MLflow experiment of the training runs."
     )

@@ -104,6 +104,7 @@ _VARIABLES = {
     "backtest_days": "train_backtest_days",
     "backtest_folds": "train_backtest_folds",
     "calibration_days": "train_calibration_days",
+    "cross_fit": "train_cross_fit",
     "experiment": "train_experiment",
 }
 
@@ -191,10 +192,20 @@ def stage_features(
 
 
 def _fitter(
-    spec: FeatureSpec, params: ForecasterParams, calibration_days: int
+    spec: FeatureSpec,
+    params: ForecasterParams,
+    calibration_days: int,
+    cross_fit: bool = True,
+    progress: Progress = _noop,
 ) -> Callable[[pd.DataFrame, pd.DataFrame], Forecaster]:
     """Fit on all but the last ``calibration_days`` (already censored at the origin), and
-    calibrate the interval on those days."""
+    calibrate the interval on those days.
+
+    With ``cross_fit`` the returned model is then fitted again on every row, the calibration
+    days included, and adopts the first model's interval adjustment: the served model learns
+    from the most recent days, and the interval is still calibrated on days its calibrating
+    model had not seen. Costs a second fit.
+    """
 
     def fit(features: pd.DataFrame, targets: pd.DataFrame) -> Forecaster:
         model = Forecaster(spec, params)
@@ -206,7 +217,13 @@ def _fitter(
         cal = np.asarray(issue >= cut)
         if rows.sum() == 0 or cal.sum() == 0:
             return model.fit(features, targets)
-        return model.fit(features[rows], censored[rows], calibration=(features[cal], targets[cal]))
+        model.fit(features[rows], censored[rows], calibration=(features[cal], targets[cal]))
+        if not cross_fit:
+            return model
+        progress(f"refitting on all {len(features)} rows, calibration days included")
+        final = Forecaster(spec, params).fit(features, targets)
+        final.adopt_calibration(model)
+        return final
 
     return fit
 
@@ -235,7 +252,13 @@ def stage_fit(
     backtest, models = rolling_origin(
         features,
         targets,
-        _fitter(spec, params, settings.train_calibration_days),
+        _fitter(
+            spec,
+            params,
+            settings.train_calibration_days,
+            settings.train_cross_fit,
+            progress,
+        ),
         origins,
         window,
         progress=progress,
@@ -354,6 +377,7 @@ def stage_register(
         "backtest_days": settings.train_backtest_days,
         "backtest_folds": settings.train_backtest_folds,
         "calibration_days": settings.train_calibration_days,
+        "cross_fit": settings.train_cross_fit,
         "gate_margin_over_champion": gate.gate_margin_over_champion,
         "gate_margin_over_persistence": gate.gate_margin_over_persistence,
     }
