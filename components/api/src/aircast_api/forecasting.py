@@ -16,9 +16,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-import pandas as pd
+import orjson
 
-from aircast.features import FeatureSpec, scatter_windows, window_features
+from aircast.features import FeatureSpec, history_hours, scatter_windows, window_features
 from aircast.forecaster import Forecaster
 from aircast_api.lifecycle import Served
 from aircast_api.models import LocationHistory
@@ -29,6 +29,8 @@ RECENT_WINDOW_HOURS = 24
 # pandas timestamps end in 2262; history outside this span is refused as unusable.
 _EARLIEST = datetime(1971, 1, 1, tzinfo=UTC)
 _LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+_EARLIEST_HOUR = int(_EARLIEST.timestamp()) // 3600
+_LATEST_HOUR = int(_LATEST.timestamp()) // 3600
 
 
 class UnforecastableError(Exception):
@@ -115,20 +117,8 @@ def forecast_windows(
     )
     wanted = range(horizons.first, min(horizons.last, spec.horizons) + 1)
     out = forecaster.predict_columns(cols, horizons=wanted)
-    per = len(wanted)
-    target = _iso_hours(batch.issue_hour[out.row] + out.horizon)
+    rows = _rendered_rows(out.point, out.p10, out.p90, batch.issue_hour, list(wanted))
     issue = _iso_hours(batch.issue_hour)
-    rows = [
-        {"horizon": h, "target_time": t, "point": p, "p10": low, "p90": high}
-        for h, t, p, low, high in zip(
-            out.horizon.tolist(),
-            target,
-            out.point.tolist(),
-            out.p10.tolist(),
-            out.p90.tolist(),
-            strict=True,
-        )
-    ]
     unit, version = str(served.model.unit), served.version
     return [
         {
@@ -137,9 +127,47 @@ def forecast_windows(
             "unit": unit,
             "model_version": version,
             "issue_time": issue[index],
-            "forecasts": rows[index * per : (index + 1) * per],
+            "forecasts": rows[index],
         }
         for index, location_id in enumerate(batch.location_id.tolist())
+    ]
+
+
+def _rendered_rows(
+    point: np.ndarray,
+    p10: np.ndarray,
+    p90: np.ndarray,
+    issue_hour: np.ndarray,
+    horizons: list[int],
+) -> list[orjson.Fragment]:
+    """Each location's ``forecasts`` array, rendered as JSON.
+
+    ``point``, ``p10`` and ``p90`` hold one value per (location, horizon), location major.
+    The numbers go through orjson in one pass (as it renders a Python float: shortest
+    round-trip form, NaN as null); each location's array is then one %-format of a template
+    shared by every location with the same issue hour. The 24,000 horizon objects of a
+    1,000-location batch are never built as dicts (~15 ms of the batch).
+    """
+    per = len(horizons)
+    if len(issue_hour) == 0 or per == 0:
+        return [orjson.Fragment(b"[]") for _ in range(len(issue_hour))]
+    numbers = np.column_stack([point, p10, p90]).ravel()
+    texts = orjson.dumps(numbers, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].split(b",")
+    templates: dict[int, bytes] = {}
+    for hour in np.unique(issue_hour).tolist():
+        targets = _iso_hours(np.asarray(horizons, dtype=np.int64) + hour)
+        templates[hour] = (
+            "["
+            + ",".join(
+                f'{{"horizon":{h},"target_time":"{t}","point":%s,"p10":%s,"p90":%s}}'
+                for h, t in zip(horizons, targets, strict=True)
+            )
+            + "]"
+        ).encode()
+    size = 3 * per
+    return [
+        orjson.Fragment(templates[hour] % tuple(texts[i * size : (i + 1) * size]))
+        for i, hour in enumerate(issue_hour.tolist())
     ]
 
 
@@ -197,60 +225,60 @@ def _too_short(target: str, min_recent_hours: int) -> str:
 
 
 @dataclass(frozen=True)
-class _History:
-    """Caller-supplied series flattened to one row per (item, parameter, hour) with a value.
+class _Values:
+    """Caller-supplied values of the parameters the model uses, one entry per value.
 
-    ``item`` indexes the request's locations, ``code`` indexes the spec's parameters (0 is
-    the target), ``hour`` counts hours since the epoch. Plain arrays: a 1,000-location batch
-    is flattened without a pandas group-by.
+    ``item`` indexes the request's locations, ``code`` the spec's parameters (0 is the
+    target), ``hour`` counts hours since the epoch; ``value`` is NaN for null. In request
+    order, so a later series' value comes after an earlier one's. ``overlapping`` says some
+    location sent several series of one parameter.
     """
 
     item: np.ndarray
     code: np.ndarray
     hour: np.ndarray
     value: np.ndarray
+    overlapping: bool
 
 
-def _flatten(items: Sequence[LocationHistory], parameters: tuple[str, ...]) -> _History:
+def _values(items: Sequence[LocationHistory], parameters: tuple[str, ...]) -> _Values:
+    code_of = {name: code for code, name in enumerate(parameters)}
     item_of_series: list[int] = []
     code_of_series: list[int] = []
     end_of_series: list[int] = []
-    counts: list[int] = []
+    lengths: list[int] = []
     values: list[float | None] = []
-    overlapping = False
-    for index, item in enumerate(items):
-        seen: set[str] = set()
-        for series in item.history:
-            if series.parameter not in parameters:
+    for index, location in enumerate(items):
+        for series in location.history:
+            parameter = code_of.get(series.parameter)
+            if parameter is None:
                 continue
-            overlapping |= series.parameter in seen
-            seen.add(series.parameter)
-            if not _EARLIEST <= series.end < _LATEST:
+            # Truncated to the hour: the value of hour-ending 10:00 may be stamped 10:00:59.
+            end = int(series.end.timestamp() // 3600)
+            if not _EARLIEST_HOUR <= end < _LATEST_HOUR:
                 raise UnforecastableError(
                     f"locations.{index}: series end {series.end.isoformat()} is outside "
                     f"{_EARLIEST.year}..{_LATEST.year - 1}"
                 )
             item_of_series.append(index)
-            code_of_series.append(parameters.index(series.parameter))
-            # Truncated to the hour: the value of hour-ending 10:00 may be stamped 10:00:59.
-            end_of_series.append(int(series.end.timestamp() // 3600))
-            counts.append(len(series.values))
+            code_of_series.append(parameter)
+            end_of_series.append(end)
+            lengths.append(len(series.values))
             values.extend(series.values)
-    repeat = np.asarray(counts, dtype=np.int64)
-    # Position of each value counted back from its series' end (0 = the end hour).
-    back = np.repeat(np.cumsum(repeat), repeat) - np.arange(int(repeat.sum())) - 1
-    history = _History(
-        item=np.repeat(np.asarray(item_of_series, dtype=np.int64), repeat),
-        code=np.repeat(np.asarray(code_of_series, dtype=np.int64), repeat),
-        hour=np.repeat(np.asarray(end_of_series, dtype=np.int64), repeat) - back,
-        value=np.asarray(values, dtype=float),
+    item = np.asarray(item_of_series, dtype=np.int64)
+    code = np.asarray(code_of_series, dtype=np.int64)
+    pairs = item * len(parameters) + code
+    length = np.asarray(lengths, dtype=np.int64)
+    series_of = np.repeat(np.arange(len(length)), length)
+    # hours from each value to its series' end (0 for the last value)
+    back = np.repeat(np.cumsum(length), length) - np.arange(len(values)) - 1
+    return _Values(
+        item=item[series_of],
+        code=code[series_of],
+        hour=np.asarray(end_of_series, dtype=np.int64)[series_of] - back,
+        value=np.asarray(values, dtype=np.float64),
+        overlapping=len(np.unique(pairs)) < len(pairs),
     )
-    keep = ~np.isnan(history.value)
-    if overlapping:
-        # A later series of the same parameter overrides an earlier one hour by hour.
-        key = pd.DataFrame({"i": history.item, "c": history.code, "h": history.hour})
-        keep &= ~key.duplicated(keep="last").to_numpy()
-    return _History(history.item[keep], history.code[keep], history.hour[keep], history.value[keep])
 
 
 def forecast_histories(
@@ -266,7 +294,7 @@ def forecast_histories(
     go through one :func:`aircast.features.window_features` and one predict; each item is its
     own row, so a location id may appear more than once.
     """
-    results, windows, picked = history_windows(served, items, min_recent_hours)
+    results, windows, picked = history_windows(spec_of(served), items, min_recent_hours)
     if windows is not None:
         documents = forecast_windows(served, parameter, windows, horizons)
         for i, document in zip(picked, documents, strict=True):
@@ -275,7 +303,7 @@ def forecast_histories(
 
 
 def history_windows(
-    served: Served, items: Sequence[LocationHistory], min_recent_hours: int
+    spec: FeatureSpec, items: Sequence[LocationHistory], min_recent_hours: int
 ) -> tuple[list[dict[str, Any] | str], Windows | None, list[int]]:
     """The windows of the usable items of caller-supplied histories.
 
@@ -283,45 +311,44 @@ def history_windows(
     placeholder for the others), the windows of the usable items (None when there is none)
     and their positions in ``items``.
     """
-    spec = spec_of(served)
-    history = _flatten(items, spec.parameters)
+    hours = history_hours(spec)
+    n_params = len(spec.parameters)
     count = len(items)
-    is_target = history.code == 0
-    # Issue time per item: its newest target hour (-1: no target value at all).
+    given = _values(items, spec.parameters)
+    observed = ~np.isnan(given.value)
+    # Issue time per location: its newest non-null target hour (-1: none).
     issue = np.full(count, -1, dtype=np.int64)
-    np.maximum.at(issue, history.item[is_target], history.hour[is_target])
-    row_issue = issue[history.item]
-    recent = np.bincount(
-        history.item[is_target & (history.hour > row_issue - RECENT_WINDOW_HOURS)],
-        minlength=count,
-    )
+    target = observed & (given.code == 0)
+    np.maximum.at(issue, given.item[target], given.hour[target])
+    back = issue[given.item] - given.hour
+    keep = observed & (issue[given.item] >= 0) & (back >= 0) & (back < hours)
+    cell = ((given.item * n_params + given.code) * hours + (hours - 1 - back))[keep]
+    value = given.value[keep]
+    if given.overlapping:
+        # Several series of one parameter: the last non-null value in request order wins
+        # (a null never erases a value).
+        last = len(cell) - 1 - np.unique(cell[::-1], return_index=True)[1]
+        cell, value = cell[last], value[last]
+    flat = np.full(count * n_params * hours, np.nan)
+    flat[cell] = value
+    windows = flat.reshape(count, n_params, hours)
+    # observed target hours among the 24 up to the issue time (the window's last columns)
+    recent = np.count_nonzero(~np.isnan(windows[:, 0, -RECENT_WINDOW_HOURS:]), axis=1)
     results: list[dict[str, Any] | str] = []
-    usable = np.zeros(count, dtype=bool)
-    for index in range(count):
-        if issue[index] < 0:
+    for at, seen in zip(issue.tolist(), recent.tolist(), strict=True):
+        if at < 0:
             results.append(f"no {spec.target} values in the history")
-        elif recent[index] < min_recent_hours:
+        elif seen < min_recent_hours:
             results.append(_too_short(spec.target, min_recent_hours))
         else:
             results.append("")
-            usable[index] = True
+    usable = (issue >= 0) & (recent >= min_recent_hours)
     if not usable.any():
         return results, None, []
     chosen = np.flatnonzero(usable)
-    # Row of each usable item among the windows (-1 drops the others' observations).
-    row_of_item = np.full(count, -1, dtype=np.int64)
-    row_of_item[chosen] = np.arange(len(chosen))
-    windows = scatter_windows(
-        row_of_item[history.item],
-        history.code,
-        row_issue - history.hour,
-        history.value,
-        len(chosen),
-        spec,
-    )
     picked: list[int] = chosen.tolist()
     batch = Windows(
-        windows=windows,
+        windows=windows if len(chosen) == count else windows[chosen],
         issue_hour=issue[chosen],
         location_id=np.asarray([items[i].location_id for i in picked], dtype=np.int64),
         latitude=np.asarray([items[i].latitude for i in picked], dtype=np.float64),

@@ -212,7 +212,13 @@ class LocationHistory(_Input):
     )
     latitude: JsonFloat | None = Field(default=None, ge=-90, le=90)
     longitude: JsonFloat | None = Field(default=None, ge=-180, le=180)
-    history: list[Series] = Field(min_length=1, max_length=12)
+    history: list[Series] = Field(
+        min_length=1,
+        max_length=12,
+        description="Series of the location's parameters. Series of one parameter may "
+        "overlap: an hour takes the last non-null value in request order. Parameters the "
+        "model does not use are ignored.",
+    )
 
 
 class ForecastRequest(LocationHistory):

@@ -22,6 +22,7 @@ from aircast_api.forecasting import (
     UnforecastableError,
     forecast_histories,
     history_windows,
+    spec_of,
 )
 from aircast_api.models import BatchForecast, BatchRequest, Forecast, ForecastRequest
 from aircast_api.problems import ProblemError
@@ -50,7 +51,9 @@ async def forecast(
     """
     served = served_model(lifecycle, body.parameter)
     try:
-        results, windows, _ = history_windows(served, [body], settings.api_min_recent_hours)
+        results, windows, _ = history_windows(
+            spec_of(served), [body], settings.api_min_recent_hours
+        )
     except UnforecastableError as error:
         raise ProblemError(409, "history-too-short", "History too short", str(error)) from error
     if windows is None:
