@@ -212,7 +212,15 @@ def _ms(text: str) -> float:
     return float(value) * _UNITS[unit]
 
 
-def wrk(url: str, script: str, duration: int, workdir: Path, name: str) -> dict[str, float]:
+def wrk(
+    url: str,
+    script: str,
+    duration: int,
+    workdir: Path,
+    name: str,
+    connections: int = 16,
+    threads: int = 2,
+) -> dict[str, float]:
     """Closed-loop load with wrk: requests/s, p50 and p99 latency (ms), non-2xx count."""
     lua = workdir / f"{name}.lua"
     lua.write_text(script)
@@ -220,8 +228,8 @@ def wrk(url: str, script: str, duration: int, workdir: Path, name: str) -> dict[
     result = subprocess.run(
         [
             "wrk",
-            "-t2",
-            "-c16",
+            f"-t{threads}",
+            f"-c{connections}",
             f"-d{duration}s",
             "--timeout",
             "60s",
@@ -463,6 +471,17 @@ def main() -> None:  # noqa: PLR0915 - one linear script: set up, measure, repor
             print(f"  {RATE} req/s paced, DB-backed ...", flush=True)
             paced = paced_with_batching(api_url, paths, RATE, max(d, 20))
             print("  1,000-location batches ...", flush=True)
+            # one connection, one request at a time: the latency of a batch, by a C client
+            batch1000_wrk = wrk(
+                f"{api_url}/v1/forecast:batch",
+                post_script(batch1000, json_headers),
+                max(d, 8),
+                workdir,
+                "b1000",
+                connections=1,
+                threads=1,
+            )
+            # the same from Python (httpx), whose own parsing of the ~3 MB answer is included
             timings = []
             with httpx.Client(timeout=120) as client:
                 for _ in range(6):
@@ -505,8 +524,10 @@ def main() -> None:  # noqa: PLR0915 - one linear script: set up, measure, repor
             "fixed_rate_db": paced,
             "p99_ms_at_200rps_db_cached": paced_cached["p99_ms"],
             "fixed_rate_db_cached": paced_cached,
-            "batch1000_ms": round(statistics.median(timings[1:]), 1),
-            "batch1000_ms_runs": [round(t, 1) for t in timings[1:]],
+            "batch1000_ms": batch1000_wrk["p50_ms"],
+            "batch1000": {**batch1000_wrk, "client": "wrk -t1 -c1 (sequential requests)"},
+            "batch1000_ms_python_client": round(statistics.median(timings[1:]), 1),
+            "batch1000_ms_python_client_runs": [round(t, 1) for t in timings[1:]],
             "ready_seconds": round(ready_seconds, 2),
             "rss_mb": round(rss, 1),
             "rss_mb_when_ready": round(rss_ready, 1),
@@ -516,7 +537,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script: set up, measure, repor
                 "ratio_single_rps>=5": single_ratio >= 5,
                 "p99_ms_at_200rps_db<=20": paced["p99_ms"] <= 20,
                 "p99_ms_at_200rps_db_cached<=20": paced_cached["p99_ms"] <= 20,
-                "batch1000_ms<=100": statistics.median(timings[1:]) <= 100,
+                "batch1000_ms<=100": batch1000_wrk["p50_ms"] <= 100,
                 "ready_seconds<=5": ready_seconds <= 5,
                 "rss_mb<=300": rss <= 300,
                 "rss_mb_when_ready<=300": rss_ready <= 300,
@@ -550,7 +571,9 @@ def main() -> None:  # noqa: PLR0915 - one linear script: set up, measure, repor
           f"{paced['locations_per_predict']} locations per predict")  # fmt: skip
     print(f"  with the forecast cache on: {paced_cached['p99_ms']} ms, "
           f"achieved {paced_cached['achieved_rps']} req/s")  # fmt: skip
-    print(f"1,000-location batch: {results['batch1000_ms']} ms (target <= 100)")
+    print(f"1,000-location batch: {results['batch1000_ms']} ms p50 by wrk, one connection "
+          f"(target <= 100); p99 {batch1000_wrk['p99_ms']} ms; from httpx "
+          f"{results['batch1000_ms_python_client']} ms")  # fmt: skip
     print(f"ready after start: {ready_seconds:.2f} s (target <= 5); RSS {rss:.0f} MB "
           f"(peak {peak:.0f}; target <= 300)")  # fmt: skip
     print(f"RSS when ready (before any load): {rss_ready:.0f} MB")
