@@ -158,13 +158,13 @@ class TrainingSettings(_Settings):
     train_history_days: int = Field(
         default=365, ge=7, description="Days of measurements loaded for a training."
     )
-    train_iterations: int = Field(default=600, ge=1, description="CatBoost boosting rounds.")
-    train_depth: int = Field(default=7, ge=1, le=16, description="CatBoost tree depth.")
+    train_iterations: int = Field(default=300, ge=1, description="CatBoost boosting rounds.")
+    train_depth: int = Field(default=6, ge=1, le=16, description="CatBoost tree depth.")
     train_learning_rate: float = Field(default=0.08, gt=0, description="CatBoost learning rate.")
     train_threads: int = Field(default=2, ge=1, description="CatBoost thread count.")
     train_seed: int = Field(default=0, description="Seed for CatBoost and row sampling.")
     train_max_rows: int = Field(
-        default=800_000, ge=1000, description="Cap on (issue time, horizon) training rows."
+        default=200_000, ge=1000, description="Cap on (issue time, horizon) training rows."
     )
     train_backtest_days: int = Field(
         default=14, ge=1, description="Length of each rolling-origin backtest window."
