@@ -31,6 +31,7 @@ import pandas as pd
 from aircast.evaluation import Backtest, split_targets
 from aircast.features import FeatureSpec, build_features, build_targets
 from aircast.forecaster import Forecaster, ForecasterParams
+from aircast.training import calibrated_fitter
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(
@@ -126,23 +127,17 @@ def fit(
     test_start: pd.Timestamp,
     args: argparse.Namespace,
 ) -> tuple[Forecaster, bool]:
-    """The benchmarked model, and whether it was refitted after the calibration."""
-    calib_start = test_start - pd.Timedelta(days=args.calibration_days)
-    # training sees only targets observed before the test year; the last C days of that are
-    # held out of the first fit for the conformal interval calibration
-    fit_rows, fit_targets, _ = split_targets(features, targets, calib_start, calib_start)
-    all_rows, all_targets, _ = split_targets(features, targets, test_start, test_start)
-    cal_rows = all_rows & (pd.DatetimeIndex(features["issue_time"]) >= calib_start)
-    model = Forecaster(spec, params)
-    calibration = (features[cal_rows], all_targets[cal_rows]) if args.calibration_days > 0 else None
-    model.fit(features[fit_rows], fit_targets[fit_rows], calibration=calibration)
-    if calibration is None or args.no_refit:
-        return model, False
-    # the reported model sees the whole training range, the calibration days included, and
-    # keeps the adjustment the first model measured on days it had not seen
-    final = Forecaster(spec, params).fit(features[all_rows], all_targets[all_rows])
-    final.adopt_calibration(model)
-    return final, True
+    """The benchmarked model, and whether it was refitted after the calibration.
+
+    Training sees only targets observed before the test year, through the fit ``aircast
+    train`` uses: the last C days of that are held out of a first fit for the conformal
+    interval calibration, and (unless ``--no-refit``) the reported model is fitted on the
+    whole training range and adopts the first model's adjustment.
+    """
+    rows, censored, _ = split_targets(features, targets, test_start, test_start)
+    refit = args.calibration_days > 0 and not args.no_refit
+    fitter = calibrated_fitter(spec, params, args.calibration_days, cross_fit=refit)
+    return fitter(features[rows], censored[rows]), refit
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ import pytest
 from aircast.evaluation import split_targets
 from aircast.features import FeatureSpec, build_features, build_targets
 from aircast.forecaster import Forecaster, ForecasterParams
-from aircast.training import _fitter
+from aircast.training import calibrated_fitter
 from tests.forecast import synthetic
 
 SPEC = FeatureSpec(covariates=("no2",), horizons=6)
@@ -32,7 +32,7 @@ def test_held_out_model_never_sees_the_calibration_days(
     data: tuple[pd.DataFrame, pd.DataFrame],
 ) -> None:
     features, targets = data
-    model = _fitter(SPEC, PARAMS, CALIBRATION_DAYS, cross_fit=False)(features, targets)
+    model = calibrated_fitter(SPEC, PARAMS, CALIBRATION_DAYS, cross_fit=False)(features, targets)
 
     issue = pd.DatetimeIndex(features["issue_time"])
     cut = issue.max() + pd.Timedelta(hours=1) - pd.Timedelta(days=CALIBRATION_DAYS)
@@ -51,10 +51,10 @@ def test_cross_fit_refits_on_everything_and_keeps_the_held_out_calibration(
 ) -> None:
     features, targets = data
     messages: list[str] = []
-    held_out = _fitter(SPEC, PARAMS, CALIBRATION_DAYS, cross_fit=False)(features, targets)
-    crossed = _fitter(SPEC, PARAMS, CALIBRATION_DAYS, cross_fit=True, progress=messages.append)(
-        features, targets
-    )
+    held_out = calibrated_fitter(SPEC, PARAMS, CALIBRATION_DAYS, cross_fit=False)(features, targets)
+    crossed = calibrated_fitter(
+        SPEC, PARAMS, CALIBRATION_DAYS, cross_fit=True, progress=messages.append
+    )(features, targets)
     everything = Forecaster(SPEC, PARAMS).fit(features, targets)
     probe = features.tail(48)
 
@@ -74,6 +74,8 @@ def test_without_calibration_days_there_is_one_fit(
 ) -> None:
     features, targets = data
     messages: list[str] = []
-    model = _fitter(SPEC, PARAMS, 0, cross_fit=True, progress=messages.append)(features, targets)
+    model = calibrated_fitter(SPEC, PARAMS, 0, cross_fit=True, progress=messages.append)(
+        features, targets
+    )
     assert not messages
     np.testing.assert_array_equal(model.interval_adjust, np.zeros(SPEC.horizons))

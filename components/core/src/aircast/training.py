@@ -191,7 +191,7 @@ def stage_features(
     return {"workdir": str(workdir), "rows": len(features), "features": len(spec.feature_names())}
 
 
-def _fitter(
+def calibrated_fitter(
     spec: FeatureSpec,
     params: ForecasterParams,
     calibration_days: int,
@@ -252,7 +252,7 @@ def stage_fit(
     backtest, models = rolling_origin(
         features,
         targets,
-        _fitter(
+        calibrated_fitter(
             spec,
             params,
             settings.train_calibration_days,
