@@ -323,8 +323,9 @@ def history_windows(
     issue = np.full(count, -1, dtype=np.int64)
     target = observed & (given.code == 0)
     np.maximum.at(issue, given.item[target], given.hour[target])
-    back = issue[given.item] - given.hour
-    keep = observed & (issue[given.item] >= 0) & (back >= 0) & (back < hours)
+    row_issue = issue[given.item]
+    back = row_issue - given.hour
+    keep = observed & (row_issue >= 0) & (back >= 0) & (back < hours)
     cell = ((given.item * n_params + given.code) * hours + (hours - 1 - back))[keep]
     value = given.value[keep]
     if given.overlapping:
