@@ -187,3 +187,25 @@ def test_predict_columns_selects_horizons_and_rejects_others(
     np.testing.assert_array_equal(some.point, expected)
     with pytest.raises(ValueError, match=r"within 1\.\.6"):
         fitted.predict_columns(features, horizons=[7])
+
+
+@pytest.mark.parametrize("lags", [(1, 2, 3, 24), (*range(1, 25), 36)])
+def test_same_hour_yesterday_is_the_lag_reaching_back_to_yesterday(
+    lags: tuple[int, ...],
+) -> None:
+    # Horizon h reads the target 24 - h hours before the issue time (the hour a day before
+    # the one forecast), or NaN when the spec has no such lag.
+    spec = FeatureSpec(covariates=("no2",), lags=lags, horizons=24)
+    m = synthetic.measurements(2, days=12, seed=9)
+    features = build_features(m, synthetic.locations(2), spec).reset_index(drop=True)
+    rng = np.random.default_rng(3)
+    rows = rng.integers(0, len(features), 5_000)
+    horizons = rng.integers(1, 25, 5_000)
+    column = Forecaster(spec).model_columns(features, rows, horizons)["same_hour_yesterday"]
+    for row, h, got in zip(rows, horizons, column, strict=True):
+        lag = 24 - int(h)
+        if lag == 0 or lag in lags:
+            want = np.float32(features[f"y_lag_{lag}"].iloc[row])
+            assert got == want or (np.isnan(got) and np.isnan(want))
+        else:
+            assert np.isnan(got)

@@ -152,14 +152,14 @@ class Forecaster:
         h = np.asarray(horizons, dtype=np.int64)
         cols["horizon"] = h.astype("float32")
         cols["target_hour"] = ((cols["hour"].astype(np.int64) + h) % 24).astype("float32")
-        yesterday = np.full(len(h), np.nan, dtype="float32")
+        # The target 24 - h hours before the issue time (where the spec has that lag): a
+        # (feature row, horizon) table, gathered once.
         lags = set(self.spec.lags) | {0}
-        for value in np.unique(h):
-            lag = 24 - int(value)
-            if lag in lags:
-                pick = h == value
-                yesterday[pick] = cols[f"y_lag_{lag}"][pick]
-        cols["same_hour_yesterday"] = yesterday
+        yesterday = np.full((len(location), self.spec.horizons + 1), np.nan, dtype="float32")
+        for value in range(1, self.spec.horizons + 1):
+            if 24 - value in lags:
+                yesterday[:, value] = np.asarray(features[f"y_lag_{24 - value}"], dtype="float32")
+        cols["same_hour_yesterday"] = yesterday[rows, h]
         cols["anchor"] = _anchor(features, self.spec).astype("float32")[rows]
         return cols
 
