@@ -227,63 +227,6 @@ def _too_short(target: str, min_recent_hours: int) -> str:
     )
 
 
-@dataclass(frozen=True)
-class _Values:
-    """Caller-supplied values of the parameters the model uses, one entry per value.
-
-    ``item`` indexes the request's locations, ``code`` the spec's parameters (0 is the
-    target), ``hour`` counts hours since the epoch; ``value`` is NaN for null. In request
-    order, so a later series' value comes after an earlier one's. ``overlapping`` says some
-    location sent several series of one parameter.
-    """
-
-    item: np.ndarray
-    code: np.ndarray
-    hour: np.ndarray
-    value: np.ndarray
-    overlapping: bool
-
-
-def _values(items: Sequence[LocationHistory], parameters: tuple[str, ...]) -> _Values:
-    code_of = {name: code for code, name in enumerate(parameters)}
-    item_of_series: list[int] = []
-    code_of_series: list[int] = []
-    end_of_series: list[int] = []
-    lengths: list[int] = []
-    values: list[float | None] = []
-    for index, location in enumerate(items):
-        for series in location.history:
-            parameter = code_of.get(series.parameter)
-            if parameter is None:
-                continue
-            # Truncated to the hour: the value of hour-ending 10:00 may be stamped 10:00:59.
-            end = int(series.end.timestamp() // 3600)
-            if not _EARLIEST_HOUR <= end < _LATEST_HOUR:
-                raise UnforecastableError(
-                    f"locations.{index}: series end {series.end.isoformat()} is outside "
-                    f"{_EARLIEST.year}..{_LATEST.year - 1}"
-                )
-            item_of_series.append(index)
-            code_of_series.append(parameter)
-            end_of_series.append(end)
-            lengths.append(len(series.values))
-            values.extend(series.values)
-    item = np.asarray(item_of_series, dtype=np.int64)
-    code = np.asarray(code_of_series, dtype=np.int64)
-    pairs = item * len(parameters) + code
-    length = np.asarray(lengths, dtype=np.int64)
-    series_of = np.repeat(np.arange(len(length)), length)
-    # hours from each value to its series' end (0 for the last value)
-    back = np.repeat(np.cumsum(length), length) - np.arange(len(values)) - 1
-    return _Values(
-        item=item[series_of],
-        code=code[series_of],
-        hour=np.asarray(end_of_series, dtype=np.int64)[series_of] - back,
-        value=np.asarray(values, dtype=np.float64),
-        overlapping=len(np.unique(pairs)) < len(pairs),
-    )
-
-
 def forecast_histories(
     served: Served,
     parameter: str,
@@ -305,6 +248,99 @@ def forecast_histories(
     return results
 
 
+@dataclass(frozen=True)
+class _Series:
+    """The caller's series of the parameters the model uses, in request order.
+
+    Series ``s`` fills window row ``row[s]`` (location index x parameters + parameter code)
+    with ``value[start[s]:stop[s]]`` (NaN for null), the last of which is for hour
+    ``end[s]`` (hours since the epoch).
+    """
+
+    row: np.ndarray
+    end: np.ndarray
+    start: np.ndarray
+    stop: np.ndarray
+    value: np.ndarray
+
+    @classmethod
+    def of(cls, items: Sequence[LocationHistory], parameters: tuple[str, ...]) -> _Series:
+        code_of = {name: code for code, name in enumerate(parameters)}
+        rows: list[int] = []
+        ends: list[int] = []
+        lengths: list[int] = []
+        values: list[float | None] = []
+        for index, location in enumerate(items):
+            for series in location.history:
+                code = code_of.get(series.parameter)
+                if code is None:
+                    continue
+                # Truncated to the hour: the value of hour-ending 10:00 may be stamped 10:00:59.
+                end = int(series.end.timestamp() // 3600)
+                if not _EARLIEST_HOUR <= end < _LATEST_HOUR:
+                    raise UnforecastableError(
+                        f"locations.{index}: series end {series.end.isoformat()} is outside "
+                        f"{_EARLIEST.year}..{_LATEST.year - 1}"
+                    )
+                rows.append(index * len(parameters) + code)
+                ends.append(end)
+                lengths.append(len(series.values))
+                values.extend(series.values)
+        length = np.asarray(lengths, dtype=np.int64)
+        stop = np.cumsum(length)
+        return cls(
+            row=np.asarray(rows, dtype=np.int64),
+            end=np.asarray(ends, dtype=np.int64),
+            start=stop - length,
+            stop=stop,
+            value=np.asarray(values, dtype=np.float64),  # a null becomes NaN
+        )
+
+    def newest(self) -> np.ndarray:
+        """The hour of each series' newest non-null value (-1: all null)."""
+        # the last observed position before each series' stop
+        observed_at = np.flatnonzero(~np.isnan(self.value))
+        k = np.searchsorted(observed_at, self.stop) - 1
+        if not len(observed_at):
+            return np.full(len(self.stop), -1, dtype=np.int64)
+        last = observed_at[np.maximum(k, 0)]
+        return np.where(
+            (k >= 0) & (last >= self.start), self.end - (self.stop - 1 - last), -1
+        ).astype(np.int64)
+
+    def windows(self, issue: np.ndarray, n_params: int, hours: int) -> np.ndarray:
+        """The ``(locations, n_params, hours)`` windows ending at each location's ``issue``.
+
+        A series' values are consecutive hours, so its part inside the window is one slice,
+        copied as one block. When several series of one parameter cover an hour, the last
+        non-null value in request order wins (a null never erases a value).
+        """
+        count = len(issue)
+        series_issue = issue[self.row // n_params]
+        # value i of a series falls in window column i + shift; the window is 0..hours-1
+        shift = hours - 1 - series_issue + self.end - (self.stop - 1)
+        low = np.maximum(self.start, -shift)
+        high = np.minimum(self.stop, hours - shift)
+        flat = np.full((count * n_params, hours), np.nan)
+        written = np.zeros(count * n_params, dtype=bool)
+        copy = (series_issue >= 0) & (high > low)
+        for at, lo, hi, move in zip(
+            self.row[copy].tolist(),
+            low[copy].tolist(),
+            high[copy].tolist(),
+            shift[copy].tolist(),
+            strict=True,
+        ):
+            block = self.value[lo:hi]
+            if written[at]:  # another series of this parameter came first
+                given = ~np.isnan(block)
+                flat[at, lo + move : hi + move][given] = block[given]
+            else:
+                flat[at, lo + move : hi + move] = block
+                written[at] = True
+        return flat.reshape(count, n_params, hours)
+
+
 def history_windows(
     spec: FeatureSpec, items: Sequence[LocationHistory], min_recent_hours: int
 ) -> tuple[list[dict[str, Any] | str], Windows | None, list[int]]:
@@ -312,30 +348,17 @@ def history_windows(
 
     Returns the results in request order (a string saying why for an unusable item, a
     placeholder for the others), the windows of the usable items (None when there is none)
-    and their positions in ``items``.
+    and their positions in ``items``. The values are converted to floats once; nothing but
+    the nulls is looked at value by value.
     """
-    hours = history_hours(spec)
     n_params = len(spec.parameters)
     count = len(items)
-    given = _values(items, spec.parameters)
-    observed = ~np.isnan(given.value)
+    given = _Series.of(items, spec.parameters)
     # Issue time per location: its newest non-null target hour (-1: none).
     issue = np.full(count, -1, dtype=np.int64)
-    target = observed & (given.code == 0)
-    np.maximum.at(issue, given.item[target], given.hour[target])
-    row_issue = issue[given.item]
-    back = row_issue - given.hour
-    keep = observed & (row_issue >= 0) & (back >= 0) & (back < hours)
-    cell = ((given.item * n_params + given.code) * hours + (hours - 1 - back))[keep]
-    value = given.value[keep]
-    if given.overlapping:
-        # Several series of one parameter: the last non-null value in request order wins
-        # (a null never erases a value).
-        last = len(cell) - 1 - np.unique(cell[::-1], return_index=True)[1]
-        cell, value = cell[last], value[last]
-    flat = np.full(count * n_params * hours, np.nan)
-    flat[cell] = value
-    windows = flat.reshape(count, n_params, hours)
+    target = given.row % n_params == 0
+    np.maximum.at(issue, given.row[target] // n_params, given.newest()[target])
+    windows = given.windows(issue, n_params, history_hours(spec))
     # observed target hours among the 24 up to the issue time (the window's last columns)
     recent = np.count_nonzero(~np.isnan(windows[:, 0, -RECENT_WINDOW_HOURS:]), axis=1)
     results: list[dict[str, Any] | str] = []
