@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -12,7 +11,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from aircast.settings import DatabaseSettings
-from aircast_api import __version__, bodies, logs, problems
+from aircast_api import __version__, bodies, logs, problems, runtime
 from aircast_api.coalesce import ForecastCoalescer
 from aircast_api.forecast_cache import ForecastCache
 from aircast_api.history import HistoryReader
@@ -23,8 +22,6 @@ from aircast_api.routes import metrics as metrics_route
 from aircast_api.settings import ApiSettings
 
 ALIAS = "champion"
-# Net new container objects between collections of the youngest generation (see lifespan).
-GC_THRESHOLD = 20_000
 
 DESCRIPTION = """\
 Hourly air-quality forecasts (1-24 h, point value with a p10-p90 interval) from the
@@ -77,17 +74,8 @@ def create_app(
         )
         await app.state.reader.open()
         app.state.lifecycle.start()
-        # Everything imported so far (pandas, CatBoost, FastAPI, pydantic: ~10^5 objects)
-        # lives as long as the process; frozen, the cyclic GC no longer walks it on every
-        # full collection, which otherwise showed up as tens-of-ms stalls in tail latency.
-        gc.collect()
-        gc.freeze()
-        # A request's objects are freed when it ends, but a 1,000-location batch allocates
-        # ~10^4 containers (models, lists of values, response dicts): at the default
-        # threshold (700) the young generations were collected a dozen times per batch,
-        # each walking the lists of values, ~5 ms in all. With this threshold they die
-        # before a collection is due; cycles are still collected.
-        gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
+        runtime.tune_gc()
+        runtime.tune_malloc()
         try:
             yield
         finally:
