@@ -209,3 +209,16 @@ def test_same_hour_yesterday_is_the_lag_reaching_back_to_yesterday(
             assert got == want or (np.isnan(got) and np.isnan(want))
         else:
             assert np.isnan(got)
+
+
+def test_crossed_quantiles_are_ordered_as_a_sort_would() -> None:
+    from aircast.forecaster import _ordered
+
+    rng = np.random.default_rng(4)
+    # every order of three values, ties, and signed zeros
+    raw = np.vstack(
+        [rng.normal(size=(5_000, 3)), rng.integers(-2, 3, size=(5_000, 3)).astype(float)]
+    )
+    raw[:3] = [[0.0, -0.0, 0.0], [1.0, 1.0, -1.0], [3.0, 2.0, 1.0]]
+    got = np.column_stack(_ordered(raw))
+    assert np.array_equal(got, np.sort(raw, axis=1))
