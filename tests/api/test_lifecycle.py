@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import platform
-
-import pytest
 from fastapi.testclient import TestClient
 
 from aircast_api import runtime
@@ -74,12 +71,3 @@ def test_startup_freezes_the_imported_heap_out_of_the_gc(client: TestClient) -> 
     assert gc.get_freeze_count() > 10_000
     # and a request's objects are freed before the young generation is collected
     assert gc.get_threshold()[0] == runtime.GC_THRESHOLD > 700
-
-
-@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt tuning is glibc's")
-def test_malloc_tuning_applies_on_glibc_unless_the_operator_set_it(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    assert runtime.tune_malloc() is True
-    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "131072")
-    assert runtime.tune_malloc() is False

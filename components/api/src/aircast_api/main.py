@@ -75,7 +75,6 @@ def create_app(
         await app.state.reader.open()
         app.state.lifecycle.start()
         runtime.tune_gc()
-        runtime.tune_malloc()
         try:
             yield
         finally:
