@@ -298,11 +298,11 @@ class _Series:
 
     def newest(self) -> np.ndarray:
         """The hour of each series' newest non-null value (-1: all null)."""
-        # the last observed position before each series' stop
         observed_at = np.flatnonzero(~np.isnan(self.value))
-        k = np.searchsorted(observed_at, self.stop) - 1
         if not len(observed_at):
             return np.full(len(self.stop), -1, dtype=np.int64)
+        # the last observed position before each series' stop (k < 0: none before it)
+        k = np.searchsorted(observed_at, self.stop) - 1
         last = observed_at[np.maximum(k, 0)]
         return np.where(
             (k >= 0) & (last >= self.start), self.end - (self.stop - 1 - last), -1
