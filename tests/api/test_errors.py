@@ -39,6 +39,13 @@ def test_invalid_fields_are_named(client: TestClient, field: str, value: object)
     assert [param["name"] for param in body["invalid_params"]] == [f"body.{field}"]
 
 
+def _post_with_end(client: TestClient, end: object) -> httpx.Response:
+    """POST /v1/forecast with the history's series ending at ``end``."""
+    body = history_body()
+    body["history"][0]["end"] = end
+    return client.post("/v1/forecast", json=body)
+
+
 @pytest.mark.parametrize(
     "end",
     [
@@ -50,18 +57,15 @@ def test_invalid_fields_are_named(client: TestClient, field: str, value: object)
     ],
 )
 def test_series_end_must_be_an_rfc3339_date_time(client: TestClient, end: object) -> None:
-    body = history_body()
-    body["history"][0]["end"] = end
-    problem = assert_problem(client.post("/v1/forecast", json=body), 422, "validation-error")
+    problem = assert_problem(_post_with_end(client, end), 422, "validation-error")
     (param,) = problem["invalid_params"]
     assert param["name"] == "body.history.0.end"
     assert "RFC 3339" in param["reason"]
 
 
 def test_series_end_must_be_a_real_day(client: TestClient) -> None:
-    body = history_body()
-    body["history"][0]["end"] = "2024-02-30T12:00:00Z"
-    problem = assert_problem(client.post("/v1/forecast", json=body), 422, "validation-error")
+    response = _post_with_end(client, "2024-02-30T12:00:00Z")
+    problem = assert_problem(response, 422, "validation-error")
     (param,) = problem["invalid_params"]
     assert param["name"] == "body.history.0.end"
     assert "day value is outside" in param["reason"]
@@ -71,9 +75,7 @@ def test_series_end_must_be_a_real_day(client: TestClient) -> None:
     "end", ["2024-03-01T12:00:00Z", "2024-03-01 13:00:00.5+01:00", "2024-03-01t12:00:59z"]
 )
 def test_series_end_takes_any_rfc3339_form(client: TestClient, end: str) -> None:
-    body = history_body()
-    body["history"][0]["end"] = end
-    response = client.post("/v1/forecast", json=body)
+    response = _post_with_end(client, end)
     assert response.status_code == 200, response.text
     assert response.json()["issue_time"] == "2024-03-01T12:00:00Z"
 
