@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from aircast import combination
 from aircast.evaluation import (
     Backtest,
     backtest_origins,
@@ -198,29 +199,34 @@ def calibrated_fitter(
     cross_fit: bool = True,
     progress: Progress = _noop,
 ) -> Callable[[pd.DataFrame, pd.DataFrame], Forecaster]:
-    """Fit on all but the last ``calibration_days`` (already censored at the origin), and
-    calibrate the interval on those days.
+    """Fit the trees on all but a held-out tail of the rows (already censored at the origin),
+    and on that tail fit the per-horizon combination weights and the interval calibration.
 
-    With ``cross_fit`` the returned model is then fitted again on every row, the calibration
-    days included, and adopts the first model's interval adjustment: the served model learns
-    from the most recent days, and the interval is still calibrated on days its calibrating
-    model had not seen. Costs a second fit.
+    The tail is sized from the data (:func:`aircast.combination.held_out_days`): a third of
+    the span, at least 2 days, at most ``calibration_days``. With ``cross_fit`` the returned
+    model is then fitted again on every row, the held-out days included, and adopts the first
+    model's weights and interval adjustment: the served model learns from the most recent
+    days, and both are still fitted on days the trees that produced them had not seen.
+    Costs a second fit. A history too short to hold anything out gives the trees alone.
     """
 
     def fit(features: pd.DataFrame, targets: pd.DataFrame) -> Forecaster:
         model = Forecaster(spec, params)
-        if calibration_days <= 0:
-            return model.fit(features, targets)
         issue = pd.DatetimeIndex(features["issue_time"])
-        cut = issue.max() + pd.Timedelta(hours=1) - pd.Timedelta(days=calibration_days)
+        span = (issue.max() - issue.min() + pd.Timedelta(hours=1)) / pd.Timedelta(days=1)
+        days = combination.held_out_days(span, calibration_days) if len(issue) else 0
+        if days <= 0:
+            return model.fit(features, targets)
+        cut = issue.max() + pd.Timedelta(hours=1) - pd.Timedelta(days=days)
         rows, censored, _ = split_targets(features, targets, cut, cut)
         cal = np.asarray(issue >= cut)
         if rows.sum() == 0 or cal.sum() == 0:
             return model.fit(features, targets)
+        progress(f"holding out the last {days} of {span:.0f} days for the combination")
         model.fit(features[rows], censored[rows], calibration=(features[cal], targets[cal]))
         if not cross_fit:
             return model
-        progress(f"refitting on all {len(features)} rows, calibration days included")
+        progress(f"refitting on all {len(features)} rows, held-out days included")
         final = Forecaster(spec, params).fit(features, targets)
         final.adopt_calibration(model)
         return final
