@@ -46,7 +46,8 @@ def test_fitted_weights_never_lose_to_any_single_reference(seed: int) -> None:
         ]
     )
     weights = combination.fit_weights(stack, observed)
-    assert weights.min() >= 0.0 and weights.sum() == pytest.approx(1.0)
+    assert weights.min() >= 0.0
+    assert weights.sum() == pytest.approx(1.0)
     combined = np.abs(combination.combine(stack, np.tile(weights, (500, 1))) - observed).mean()
     for k in range(stack.shape[1]):
         assert combined <= np.abs(np.clip(stack[:, k], 0, None) - observed).mean() + 1e-12
@@ -149,11 +150,13 @@ def test_baseline_from_three_days_has_the_forecaster_contract(tmp_path: Path) ->
     m = synthetic.measurements(2, days=3, seed=4)
     features, targets = build_features(m, synthetic.locations(2), SPEC), build_targets(m, SPEC)
     baseline = Forecaster.baseline(SPEC).fit_baseline(features, targets)
-    assert baseline.kind == BASELINE and baseline.model is None
+    assert baseline.kind == BASELINE
+    assert baseline.model is None
 
     out = baseline.predict(features.dropna(subset=["y_lag_0"]))
     assert set(out["horizon"]) == set(range(1, SPEC.horizons + 1))
-    assert (out["p10"] <= out["point"]).all() and (out["point"] <= out["p90"]).all()
+    assert (out["p10"] <= out["point"]).all()
+    assert (out["point"] <= out["p90"]).all()
     assert np.isfinite(out[["point", "p10", "p90"]].to_numpy()).all()
     # empirical interval: ~80 % of the targets it was fitted on, at every horizon
     coverage = Backtest.score(baseline, features, targets).by_horizon()["coverage"]
@@ -162,7 +165,8 @@ def test_baseline_from_three_days_has_the_forecaster_contract(tmp_path: Path) ->
     path = baseline.save(tmp_path / "baseline.json")
     loaded = Forecaster.load(path)
     assert loaded.is_baseline
-    pd.testing.assert_frame_equal(loaded.predict(features.tail(5)), baseline.predict(features.tail(5)))
+    probe = features.tail(5)
+    pd.testing.assert_frame_equal(loaded.predict(probe), baseline.predict(probe))
 
 
 def test_baseline_never_worse_than_persistence_where_it_was_fitted() -> None:

@@ -130,6 +130,11 @@ class ModelInfo(_Output):
     name: str
     version: int
     alias: str
+    kind: Literal["catboost", "baseline"] = Field(
+        default="catboost",
+        description="`catboost`: a trained model; `baseline`: the persistence / recent-mean "
+        "combination served before there is history enough to train (no trees).",
+    )
     run_id: str
     trained_at: dt.datetime | None
     loaded_at: dt.datetime

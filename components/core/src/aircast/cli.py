@@ -321,6 +321,36 @@ def train(parameter: str | None, iterations: int | None) -> None:
 
 
 @main.command()
+@click.option("--parameter", help="Parameter to forecast (default AIRCAST_TRAIN_PARAMETER).")
+def baseline(parameter: str | None) -> None:
+    """Register the baseline (persistence / recent mean, no trees) from the stored history:
+    it is served until a trained model passes the gate."""
+    import pandas as pd
+
+    from aircast.baseline import register_baseline
+    from aircast.ingest import database_url
+    from aircast.settings import TrainingSettings
+    from aircast.store import load_locations, load_measurements
+    from aircast.training import feature_spec, fingerprint
+
+    overrides: dict[str, object] = {"train_parameter": parameter} if parameter else {}
+    settings = TrainingSettings().model_copy(update=overrides)
+    spec = feature_spec(settings)
+    conninfo = database_url()
+    since = pd.Timestamp.now(tz="UTC").floor("h") - pd.Timedelta(days=settings.train_history_days)
+    measurements = load_measurements(conninfo, list(spec.parameters), since=since)
+    with _registry_errors():
+        version = register_baseline(
+            measurements,
+            load_locations(conninfo),
+            spec,
+            experiment=settings.train_experiment,
+            fingerprint=fingerprint(measurements),
+        )
+    Console().print(f"{version.name} v{version.version} (baseline): {version.reason}")
+
+
+@main.command()
 @click.option("--version", "version", type=int, required=True, help="Version to serve.")
 @click.option("--parameter", help="Parameter of the model (default AIRCAST_TRAIN_PARAMETER).")
 def promote(version: int, parameter: str | None) -> None:

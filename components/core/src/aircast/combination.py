@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 COMPONENTS = ("model", "persistence", "recent_mean")
 # fewer held-out cells than this at a horizon: keep the default weights / no adjustment
@@ -51,7 +52,9 @@ def held_out_days(span_days: float, calibration_days: int) -> int:
     return days if span_days - days >= days else 0
 
 
-def references(features: Mapping[str, Any], windows: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+def references(
+    features: Mapping[str, Any] | pd.DataFrame, windows: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray]:
     """Per feature row: persistence (the latest value, else the anchor's fallback, the
     longest-window mean) and the recent mean (the 24 h mean, or the longest window's; else
     persistence). Never NaN: a row with no value at all gets 0."""
@@ -75,7 +78,8 @@ def references(features: Mapping[str, Any], windows: tuple[int, ...]) -> tuple[n
 
 def combine(stack: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Row-wise combination: ``stack`` (n x components) by ``weights`` (n x components), >= 0."""
-    return np.clip(np.einsum("ij,ij->i", stack, weights), 0.0, None)
+    combined: np.ndarray = np.clip(np.einsum("ij,ij->i", stack, weights), 0.0, None)
+    return combined
 
 
 def _simplex(step: float, centre: np.ndarray | None = None, radius: float = 1.0) -> np.ndarray:
@@ -85,7 +89,7 @@ def _simplex(step: float, centre: np.ndarray | None = None, radius: float = 1.0)
     points = [
         (i * step, j * step, (n - i - j) * step) for i in range(n + 1) for j in range(n + 1 - i)
     ]
-    grid = np.clip(np.asarray(points), 0.0, 1.0)
+    grid: np.ndarray = np.clip(np.asarray(points), 0.0, 1.0)
     if centre is not None:
         grid = grid[np.abs(grid - centre).max(axis=1) <= radius + 1e-9]
     return grid

@@ -398,8 +398,7 @@ class Forecaster:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The ordered (q10, q50, q90) of the log ratio per input row: the trees', or the
         baseline's per-horizon constants."""
-        if self.is_baseline:
-            assert self.baseline_quantiles is not None
+        if self.is_baseline and self.baseline_quantiles is not None:
             q = self.baseline_quantiles[horizon - 1]
             return q[:, 0], q[:, 1], q[:, 2]
         return _ordered(self._raw(x))
@@ -553,9 +552,7 @@ class Forecaster:
                 )
             forecaster.weights = np.asarray(data["weights"], dtype="float64")
         if data.get("baseline_quantiles") is not None:
-            forecaster.baseline_quantiles = np.asarray(
-                data["baseline_quantiles"], dtype="float64"
-            )
+            forecaster.baseline_quantiles = np.asarray(data["baseline_quantiles"], dtype="float64")
         if forecaster.is_baseline and forecaster.baseline_quantiles is None:
             raise ValueError("a baseline model file without its quantiles")
         return forecaster
@@ -571,7 +568,7 @@ class Forecaster:
     @classmethod
     def load(cls, path: str | Path) -> Forecaster:
         """Load a model file written by :meth:`save` (CatBoost or baseline JSON)."""
-        with open(path, "rb") as handle:
+        with Path(path).open("rb") as handle:
             head = handle.read(1)
         if head == b"{":  # a baseline's JSON; a CatBoost file starts with its binary magic
             return cls._from_metadata(json.loads(Path(path).read_text()), None)

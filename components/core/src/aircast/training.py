@@ -48,6 +48,15 @@ class TrainingError(RuntimeError):
     """Training cannot proceed (e.g. too little data); the message says what to do."""
 
 
+class HistoryTooShortError(TrainingError):
+    """Too little history for any backtest fold: :func:`train` registers the baseline
+    (:mod:`aircast.baseline`) instead of a trained model."""
+
+
+# days of history the trees need before the first backtest origin
+MIN_TRAIN_DAYS = 4
+
+
 def _noop(_: str) -> None:
     return None
 
@@ -247,12 +256,13 @@ def stage_fit(
     window = pd.Timedelta(days=settings.train_backtest_days)
     origins = backtest_origins(end, settings.train_backtest_folds, window)
     start = pd.DatetimeIndex(features["issue_time"]).min()
-    if origins[0] - pd.Timedelta(days=settings.train_calibration_days + 2) <= start:
+    # the held-out slice is sized from each origin's history (combination.held_out_days)
+    if origins[0] - pd.Timedelta(days=MIN_TRAIN_DAYS) <= start:
         span = (end - start) / pd.Timedelta(days=1)
-        raise TrainingError(
+        raise HistoryTooShortError(
             f"{span:.0f} days of data is too little for {settings.train_backtest_folds} "
             f"backtest fold(s) of {settings.train_backtest_days} days plus "
-            f"{settings.train_calibration_days} calibration days; ingest more history or "
+            f"{MIN_TRAIN_DAYS} days to train on; ingest more history or "
             "lower AIRCAST_TRAIN_BACKTEST_DAYS"
         )
     backtest, models = rolling_origin(
@@ -353,6 +363,7 @@ class TrainingReport:
     decision: GateDecision
     metrics: dict[str, float]
     by_horizon: pd.DataFrame
+    kind: str = "catboost"
 
 
 def stage_register(
@@ -436,6 +447,50 @@ def train(
         else:
             raise ValueError("give conninfo or frames")
         stage_features(workdir, settings, progress=progress)
-        stage_fit(workdir, settings, progress=progress)
+        try:
+            stage_fit(workdir, settings, progress=progress)
+        except HistoryTooShortError as short:
+            progress(f"{short}: registering the baseline instead")
+            return stage_baseline(workdir, settings, progress=progress)
         stage_evaluate(workdir, settings, progress=progress)
         return stage_register(workdir, settings, gate, progress=progress)
+
+
+def stage_baseline(
+    workdir: Path, settings: TrainingSettings, *, progress: Progress = _noop
+) -> TrainingReport:
+    """Fit and register the baseline on the loaded data (too little history to train): it
+    becomes champion unless a trained model already is (:mod:`aircast.baseline`)."""
+    from aircast.baseline import register_baseline
+
+    measurements = pd.read_pickle(workdir / "measurements.pkl")  # noqa: S301 - our own file
+    locations = pd.read_pickle(workdir / "locations.pkl")  # noqa: S301
+    fp = json.loads((workdir / "fingerprint.json").read_text())
+    version = register_baseline(
+        measurements,
+        locations,
+        feature_spec(settings),
+        experiment=settings.train_experiment,
+        fingerprint=fp,
+        progress=progress,
+    )
+    table = version.by_horizon
+    mae = float(table["mae_aircast"].mean()) if len(table) else float("nan")
+    persistence = float(table["mae_persistence"].mean()) if len(table) else float("nan")
+    decision = GateDecision(
+        promote=version.champion,
+        candidate_mae=mae,
+        persistence_mae=persistence,
+        champion_mae=None,
+        champion_version=None,
+        reason=version.reason,
+    )
+    return TrainingReport(
+        name=version.name,
+        version=version.version,
+        run_id=version.run_id,
+        decision=decision,
+        metrics={},
+        by_horizon=table,
+        kind="baseline",
+    )
