@@ -285,6 +285,7 @@ def short_history(
         "(only those days' measurements), `aircast train` settings",
         "test": f"the first {SHORT_TEST_DAYS} days of each month, issue times every hour",
         "calibration_days": calibration_days,
+        "params": {**params.to_dict(), "covariates": list(spec.covariates)},
         "train_seconds_per_origin": round(float(np.mean(seconds)), 1),
         "mean_combination_weights": {
             str(h): dict(zip(("model", "persistence", "recent_mean"), map(float, w), strict=True))
