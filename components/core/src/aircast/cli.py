@@ -338,11 +338,13 @@ def baseline(parameter: str | None) -> None:
     spec = feature_spec(settings)
     conninfo = database_url()
     since = pd.Timestamp.now(tz="UTC").floor("h") - pd.Timedelta(days=settings.train_history_days)
-    measurements = load_measurements(conninfo, list(spec.parameters), since=since)
+    with _ingest_errors():
+        measurements = load_measurements(conninfo, list(spec.parameters), since=since)
+        locations = load_locations(conninfo)
     with _registry_errors():
         version = register_baseline(
             measurements,
-            load_locations(conninfo),
+            locations,
             spec,
             experiment=settings.train_experiment,
             fingerprint=fingerprint(measurements),
