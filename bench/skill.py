@@ -255,7 +255,19 @@ def short_history(
     fitter = calibrated_fitter(spec, params, calibration_days, cross_fit=settings.train_cross_fit)
     when = pd.DatetimeIndex(measurements["datetime"])
     parts, seconds, weights = [], [], []
-    for month in pd.date_range("2016-03-01", "2017-02-01", freq="MS", tz=TZ):
+    months = pd.date_range("2016-03-01", "2017-02-01", freq="MS", tz=TZ)
+    cells_dir: Path | None = args.cells_dir
+    for month in months:
+        saved = cells_dir / f"short_{month:%Y-%m}.pkl" if cells_dir else None
+        if saved is not None and saved.exists():
+            # an origin scored by an earlier (or a parallel) run of this same code
+            cells, secs, w = pd.read_pickle(saved)  # noqa: S301 - our own file
+            parts.append(cells)
+            seconds.append(secs)
+            weights.append(w)
+            continue
+        if args.months and f"{month:%Y-%m}" not in args.months.split(","):
+            continue
         origin = month.tz_convert("UTC")
         start = origin - pd.Timedelta(days=SHORT_TRAIN_DAYS)
         end = origin + pd.Timedelta(days=SHORT_TEST_DAYS)
@@ -271,6 +283,9 @@ def short_history(
         weights.append(model.weights)
         cells = Backtest.score(model, features[test_rows], targets[test_rows]).cells
         parts.append(cells)
+        if saved is not None:
+            saved.parent.mkdir(parents=True, exist_ok=True)
+            pd.to_pickle((cells, seconds[-1], model.weights), saved)
         print(
             f"  origin {month:%Y-%m}: {int(rows.sum())} training rows, "
             f"{len(cells)} test cells, {seconds[-1]:.0f} s",
@@ -321,6 +336,16 @@ def main() -> None:
         help="report the model fitted without the calibration days (no second fit)",
     )
     parser.add_argument("--no-covariates", action="store_true")
+    parser.add_argument(
+        "--months",
+        help="short scenario: only these test months (e.g. 2016-03,2016-04); with "
+        "--cells-dir, parallel runs can split the 12 origins",
+    )
+    parser.add_argument(
+        "--cells-dir",
+        type=Path,
+        help="short scenario: keep each origin's scored cells here and reuse those present",
+    )
     parser.add_argument(
         "--output", type=Path, default=RESULTS, help="JSON to write (default: %(default)s)"
     )
