@@ -11,14 +11,14 @@ from aircast.aqi import (
     CATEGORIES,
     PM10,
     PM25,
-    Category,
+    AqiCategory,
     has_aqi,
     index_arrays,
     nowcast,
     reading,
 )
 
-C = Category
+C = AqiCategory
 
 # (low, high) of each row and its (aqi_low, aqi_high, category): EPA-454/B-24-002, Table 6
 PM25_ROWS = [
@@ -39,7 +39,7 @@ PM10_ROWS = [
 ]
 
 
-def _edges(rows: list[tuple]) -> list[tuple[float, int, Category]]:  # type: ignore[type-arg]
+def _edges(rows: list[tuple]) -> list[tuple[float, int, AqiCategory]]:  # type: ignore[type-arg]
     cases = []
     for low, high, aqi_low, aqi_high, category in rows:
         cases.append((low, aqi_low, category))
@@ -48,14 +48,14 @@ def _edges(rows: list[tuple]) -> list[tuple[float, int, Category]]:  # type: ign
 
 
 @pytest.mark.parametrize(("concentration", "aqi", "category"), _edges(PM25_ROWS))
-def test_every_pm25_breakpoint_edge(concentration: float, aqi: int, category: Category) -> None:
+def test_every_pm25_breakpoint_edge(concentration: float, aqi: int, category: AqiCategory) -> None:
     got = reading(concentration, "pm25")
     assert got is not None
     assert (got.aqi, got.category, got.concentration) == (aqi, category, concentration)
 
 
 @pytest.mark.parametrize(("concentration", "aqi", "category"), _edges(PM10_ROWS))
-def test_every_pm10_breakpoint_edge(concentration: float, aqi: int, category: Category) -> None:
+def test_every_pm10_breakpoint_edge(concentration: float, aqi: int, category: AqiCategory) -> None:
     got = reading(concentration, "pm10")
     assert got is not None
     assert (got.aqi, got.category) == (aqi, category)
@@ -77,7 +77,7 @@ def test_every_pm10_breakpoint_edge(concentration: float, aqi: int, category: Ca
     ],
 )
 def test_concentrations_are_truncated_before_the_lookup(
-    parameter: str, concentration: float, truncated: float, aqi: int, category: Category
+    parameter: str, concentration: float, truncated: float, aqi: int, category: AqiCategory
 ) -> None:
     got = reading(concentration, parameter)
     assert got is not None
@@ -150,6 +150,7 @@ def test_negative_concentrations_read_as_zero_and_nan_as_nothing() -> None:
     assert reading(-2.5, "pm25") == reading(0.0, "pm25")
     assert reading(-2.5, "pm25").aqi == 0  # type: ignore[union-attr]
     assert reading(float("nan"), "pm25") is None
+    assert reading(float("inf"), "pm25") is None
 
 
 def test_only_particulate_matter_has_an_aqi() -> None:

@@ -22,6 +22,8 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from aircast_api.air_quality import HourlyAqi
+
 PARAMETERS = ("pm25", "pm10", "no2", "o3", "temperature", "relativehumidity")
 HORIZON_PATTERN = r"^([1-9]|1[0-9]|2[0-4])(\.\.([1-9]|1[0-9]|2[0-4]))?$"
 MAX_HISTORY_VALUES = 24 * 31
@@ -29,10 +31,14 @@ MAX_HISTORY_VALUES = 24 * 31
 VALUE_LIMIT = 1.0e6
 
 
-# The IANA zones of the pinned tzdata package (not the host's): the contract lists them, so
-# a client knows before sending which zones are accepted.
+# The IANA zones of the pinned tzdata package (not the host's). The contract does not inline
+# them as an enum: ~600 names collide once client generators sanitise them (GMT0, GMT-0, GMT+0
+# all become GMT0 in openapi-python-client); it names the format and the validator answers 422
+# naming the field for a zone the database does not know.
 TIMEZONES = tuple(sorted(importlib.resources.files("tzdata").joinpath("zones").read_text().split()))
 _TIMEZONE_SET = frozenset(TIMEZONES)
+TIMEZONE_FORMAT = "iana-time-zone"
+"""The contract's ``format`` of a time zone: a name of the IANA tz database."""
 
 
 def _known_zone(value: str) -> str:
@@ -75,7 +81,13 @@ TimeZone = Annotated[
     str,
     Strict(),
     AfterValidator(_known_zone),
-    WithJsonSchema({"type": "string", "enum": list(TIMEZONES)}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": TIMEZONE_FORMAT,
+            "examples": ["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata"],
+        }
+    ),
 ]
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
 Measurement = Annotated[JsonFloat, Field(ge=-VALUE_LIMIT, le=VALUE_LIMIT)]
@@ -176,6 +188,10 @@ class HorizonForecast(_Output):
     point: float
     p10: float
     p90: float
+    aqi: HourlyAqi | None = Field(
+        description="Hourly-equivalent US EPA AQI of `point`, `p10` and `p90` (not the "
+        "official 24-hour AQI); null for parameters other than pm25 and pm10."
+    )
 
 
 class Forecast(_Output):
@@ -208,7 +224,10 @@ class LocationHistory(_Input):
         default=0, ge=0, le=2**53, description="Echoed in the response; any id of yours."
     )
     timezone: TimeZone = Field(
-        default="UTC", description="IANA time zone of the location (for local-time features)."
+        default="UTC",
+        description="IANA time zone of the location (for local-time features), a name of the "
+        "tz database such as `Europe/Paris`; a name it does not know is refused with 422 "
+        "naming this field.",
     )
     latitude: JsonFloat | None = Field(default=None, ge=-90, le=90)
     longitude: JsonFloat | None = Field(default=None, ge=-180, le=180)

@@ -38,7 +38,7 @@ from enum import Enum
 import numpy as np
 
 
-class Category(str, Enum):
+class AqiCategory(str, Enum):
     """The AQI categories, in increasing order of concern, and "Beyond the AQI"."""
 
     GOOD = "Good"
@@ -50,10 +50,10 @@ class Category(str, Enum):
     BEYOND_THE_AQI = "Beyond the AQI"
 
 
-CATEGORIES: tuple[Category, ...] = tuple(Category)
+CATEGORIES: tuple[AqiCategory, ...] = tuple(AqiCategory)
 """The categories by code: the code of a category is its position here."""
 
-BEYOND = CATEGORIES.index(Category.BEYOND_THE_AQI)
+BEYOND = CATEGORIES.index(AqiCategory.BEYOND_THE_AQI)
 """The category code of a concentration above the top breakpoint."""
 
 UNIT = "µg/m³"
@@ -68,7 +68,7 @@ class Breakpoint:
     high: int
     aqi_low: int
     aqi_high: int
-    category: Category
+    category: AqiCategory
 
 
 @dataclass(frozen=True)
@@ -149,14 +149,14 @@ def scale_of(parameter: str) -> Scale:
 
 
 def truncated_units(concentrations: np.ndarray, scale: Scale) -> np.ndarray:
-    """Concentrations (µg/m³) truncated to whole units of ``scale`` (int64; NaN gives 0).
+    """Concentrations (µg/m³) truncated to whole units of ``scale`` (int64; NaN, inf give 0).
 
     Negative concentrations become 0. Rounding to 6 decimals first drops the float noise of
     a decimal value (9.1 x 10 = 90.99999999999999), so the truncation is the decimal one.
     """
     values = np.asarray(concentrations, dtype=np.float64)
     # the upper bound only keeps the arithmetic finite (physical values are far below it)
-    bounded = np.clip(np.nan_to_num(values, nan=0.0, posinf=_HUGE), 0.0, _HUGE)
+    bounded = np.clip(np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0), 0.0, _HUGE)
     return np.floor(np.round(bounded * scale.units_per_ug, 6)).astype(np.int64)
 
 
@@ -164,7 +164,8 @@ def index_arrays(concentrations: np.ndarray, parameter: str) -> tuple[np.ndarray
     """The AQI and category code of each concentration (µg/m³), vectorised.
 
     Returns ``(aqi, category)``, both int64: ``aqi`` is -1 where there is none (beyond the AQI,
-    or a NaN concentration), ``category`` indexes :data:`CATEGORIES` and is -1 for NaN.
+    or no concentration: NaN or infinite), ``category`` indexes :data:`CATEGORIES` and is -1
+    where there is no concentration.
     """
     scale = scale_of(parameter)
     values = np.asarray(concentrations, dtype=np.float64)
@@ -181,7 +182,7 @@ def index_arrays(concentrations: np.ndarray, parameter: str) -> tuple[np.ndarray
     num = (aqi_high - aqi_low) * (units - low)
     den = high - low
     aqi = aqi_low + (2 * num + den) // (2 * den)
-    missing = np.isnan(values)
+    missing = ~np.isfinite(values)
     aqi = np.where(beyond | missing, -1, aqi)
     category = np.where(missing, -1, np.where(beyond, BEYOND, safe))
     return aqi.astype(np.int64), category.astype(np.int64)
@@ -195,11 +196,11 @@ class Reading:
     """The concentration as looked up: truncated, negative values as 0 (µg/m³)."""
     aqi: int | None
     """0-500; None beyond the AQI."""
-    category: Category
+    category: AqiCategory
 
 
 def reading(concentration: float, parameter: str) -> Reading | None:
-    """The AQI of one concentration (µg/m³) of ``parameter``; None for NaN.
+    """The AQI of one concentration (µg/m³) of ``parameter``; None for NaN or infinity.
 
     E.g. 35.9 µg/m³ of PM2.5 reads AQI 102, "Unhealthy for Sensitive Groups".
     """
