@@ -80,40 +80,43 @@ class NowCast(BaseModel):
 
 # ---------------------------------------------------------------- forecast horizons
 
-_NULL = b"null"
+HOURLY_AQI_TEMPLATE = '{"basis":"hourly_equivalent","point":%s,"p10":%s,"p90":%s}'
+"""The JSON of a :class:`HourlyAqi`, with ``%s`` for the three rendered :class:`AqiReading`."""
+
+_INDICES = 502  # AQI -1 (none) .. 500
 
 
-@functools.lru_cache(maxsize=1024)
-def _reading_json(aqi_value: int, category: int) -> bytes:
-    """The JSON of one :class:`AqiReading` (``aqi_value`` -1: null; ``category`` -1: NaN)."""
-    if category < 0:
-        return _NULL
-    return orjson.dumps(
-        {"aqi": None if aqi_value < 0 else aqi_value, "category": aqi.CATEGORIES[category].value}
-    )
+@functools.lru_cache(maxsize=1)
+def _reading_table() -> np.ndarray:
+    """The JSON of every possible :class:`AqiReading`, at ``(category + 1) x 502 + aqi + 1``.
+
+    Category -1 (no concentration) renders as null; AQI -1 (beyond the AQI) as ``"aqi":null``.
+    """
+    table = np.empty((len(aqi.CATEGORIES) + 1) * _INDICES, dtype=object)
+    table[:_INDICES] = b"null"
+    for code, category in enumerate(aqi.CATEGORIES):
+        for index in range(-1, _INDICES - 1):
+            table[(code + 1) * _INDICES + index + 1] = orjson.dumps(
+                {"aqi": None if index < 0 else index, "category": category.value}
+            )
+    return table
 
 
-def horizon_aqi_texts(
+def horizon_readings(
     parameter: str, point: np.ndarray, p10: np.ndarray, p90: np.ndarray
-) -> list[bytes] | None:
-    """The rendered ``aqi`` object of each (location, horizon), or None without an AQI.
+) -> np.ndarray | None:
+    """The rendered :class:`AqiReading` of each value, or None for a parameter without an AQI.
 
-    The arrays hold one concentration per (location, horizon), location major. The ~500
-    distinct readings are rendered once each, so a 1,000-location batch costs a few
-    milliseconds.
+    The arrays hold one concentration per (location, horizon), location major; the result is
+    an ``(n, 3)`` object array of JSON bytes (point, p10, p90 of each row), looked up in a table
+    of every possible reading: no Python work per value, a few milliseconds for a batch.
     """
     if not aqi.has_aqi(parameter):
         return None
     values = np.column_stack([point, p10, p90]).ravel()
     index, category = aqi.index_arrays(values, parameter)
-    codes = (index + 1) * 16 + (category + 1)  # both start at -1
-    unique, inverse = np.unique(codes, return_inverse=True)
-    texts = [_reading_json(int(code) // 16 - 1, int(code) % 16 - 1) for code in unique.tolist()]
-    readings = [texts[i] for i in inverse.ravel().tolist()]
-    return [
-        b'{"basis":"hourly_equivalent","point":%s,"p10":%s,"p90":%s}' % tuple(readings[i : i + 3])
-        for i in range(0, len(readings), 3)
-    ]
+    readings: np.ndarray = _reading_table()[(category + 1) * _INDICES + index + 1]
+    return readings.reshape(-1, 3)
 
 
 # ---------------------------------------------------------------- NowCast

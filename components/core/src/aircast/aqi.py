@@ -29,6 +29,7 @@ reading can never disagree.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Sequence
@@ -160,6 +161,31 @@ def truncated_units(concentrations: np.ndarray, scale: Scale) -> np.ndarray:
     return np.floor(np.round(bounded * scale.units_per_ug, 6)).astype(np.int64)
 
 
+@functools.cache
+def _by_unit(scale: Scale) -> tuple[np.ndarray, np.ndarray]:
+    """The AQI and category code of every truncated concentration 0 … top + 1 of ``scale``.
+
+    The last entry stands for everything above the top breakpoint (beyond the AQI). The AQI
+    equation is evaluated here, once per table, in exact integer arithmetic.
+    """
+    top = scale.breakpoints[-1].high
+    units = np.arange(top + 2, dtype=np.int64)
+    highs = np.asarray([row.high for row in scale.breakpoints], dtype=np.int64)
+    row = np.minimum(np.searchsorted(highs, units), len(highs) - 1)  # first high >= units
+    low = np.asarray([r.low for r in scale.breakpoints], dtype=np.int64)[row]
+    high = highs[row]
+    aqi_low = np.asarray([r.aqi_low for r in scale.breakpoints], dtype=np.int64)[row]
+    aqi_high = np.asarray([r.aqi_high for r in scale.breakpoints], dtype=np.int64)[row]
+    # aqi_low + (aqi_high - aqi_low) x (units - low) / (high - low), rounded half up, exactly
+    num = (aqi_high - aqi_low) * (units - low)
+    den = high - low
+    aqi = aqi_low + (2 * num + den) // (2 * den)
+    aqi[-1] = -1
+    category = row.copy()
+    category[-1] = BEYOND
+    return aqi, category
+
+
 def index_arrays(concentrations: np.ndarray, parameter: str) -> tuple[np.ndarray, np.ndarray]:
     """The AQI and category code of each concentration (µg/m³), vectorised.
 
@@ -169,23 +195,12 @@ def index_arrays(concentrations: np.ndarray, parameter: str) -> tuple[np.ndarray
     """
     scale = scale_of(parameter)
     values = np.asarray(concentrations, dtype=np.float64)
-    units = truncated_units(values, scale)
-    highs = np.asarray([row.high for row in scale.breakpoints], dtype=np.int64)
-    row = np.searchsorted(highs, units)  # the first row whose high is >= the concentration
-    beyond = row >= len(highs)
-    safe = np.minimum(row, len(highs) - 1)
-    low = np.asarray([r.low for r in scale.breakpoints], dtype=np.int64)[safe]
-    high = highs[safe]
-    aqi_low = np.asarray([r.aqi_low for r in scale.breakpoints], dtype=np.int64)[safe]
-    aqi_high = np.asarray([r.aqi_high for r in scale.breakpoints], dtype=np.int64)[safe]
-    # aqi_low + (aqi_high - aqi_low) x (units - low) / (high - low), rounded half up, exactly
-    num = (aqi_high - aqi_low) * (units - low)
-    den = high - low
-    aqi = aqi_low + (2 * num + den) // (2 * den)
+    aqi_by_unit, category_by_unit = _by_unit(scale)
+    at = np.minimum(truncated_units(values, scale), len(aqi_by_unit) - 1)
     missing = ~np.isfinite(values)
-    aqi = np.where(beyond | missing, -1, aqi)
-    category = np.where(missing, -1, np.where(beyond, BEYOND, safe))
-    return aqi.astype(np.int64), category.astype(np.int64)
+    aqi = np.where(missing, -1, aqi_by_unit[at])
+    category = np.where(missing, -1, category_by_unit[at])
+    return aqi, category
 
 
 @dataclass(frozen=True)
