@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = ROOT / "contracts" / "openapi.yaml"
 MIN_CASES = 2000
 OPERATIONS = 9
-# OPERATIONS x this (per phase) gives over MIN_CASES.
-MAX_EXAMPLES = 90
+# OPERATIONS x this (per phase) gives over MIN_CASES (40 gave 1,045 cases, 90 gave 1,680).
+MAX_EXAMPLES = 140
 # Registers the contract's custom string formats (the IANA time zone) with Schemathesis.
 HOOKS = "tests.contract.schemathesis_hooks"
 
@@ -56,7 +56,7 @@ def test_contract_holds_against_the_live_api(live_api: LiveApi, tmp_path: Path) 
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
     result = subprocess.run(
-        command, capture_output=True, text=True, timeout=600, check=False, env=env, cwd=ROOT
+        command, capture_output=True, text=True, timeout=900, check=False, env=env, cwd=ROOT
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]

@@ -32,9 +32,9 @@ VALUE_LIMIT = 1.0e6
 
 
 # The IANA zones of the pinned tzdata package (not the host's). The contract does not inline
-# them as an enum: ~600 names collide once client generators sanitise them (GMT0, GMT-0, GMT+0
-# all become GMT0 in openapi-python-client); it names the format and the validator answers 422
-# naming the field for a zone the database does not know.
+# them as an enum: ~600 names collide once client generators turn them into identifiers
+# (openapi-python-client makes GMT+0 and GMT0 both GMT0, and refuses the contract); it names
+# the format, and the validator answers 422 naming the field for a zone the database lacks.
 TIMEZONES = tuple(sorted(importlib.resources.files("tzdata").joinpath("zones").read_text().split()))
 _TIMEZONE_SET = frozenset(TIMEZONES)
 TIMEZONE_FORMAT = "iana-time-zone"
