@@ -250,3 +250,11 @@ def test_nowcast_of_clean_air_and_noise_around_zero() -> None:
     value = nowcast([-1.0, -2.0, 0.0])
     assert value is not None
     assert reading(value, "pm25").aqi == 0  # type: ignore[union-attr]
+
+
+def test_aqi_parameters_are_in_the_catalogue() -> None:
+    from aircast.aqi import SCALES
+    from aircast.parameters import BY_NAME
+
+    for name in SCALES:
+        assert BY_NAME[name].canonical_unit == "µg/m³"
