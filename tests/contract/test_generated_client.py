@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,8 @@ def _run(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
 
 def _venv(uv: str, path: Path, *requirements: str) -> Path:
     """A scratch venv at ``path`` with ``requirements`` installed; returns its bin folder."""
-    _run([uv, "venv", "--quiet", "--python", "3.11", str(path)])
+    # this interpreter's Python: uv never has to download one
+    _run([uv, "venv", "--quiet", "--python", sys.executable, str(path)])
     _run([uv, "pip", "install", "--quiet", "--python", str(path / "bin" / "python"), *requirements])
     return path / "bin"
 
