@@ -133,7 +133,7 @@ def test_time_zones_are_a_validated_string_not_an_enum() -> None:
 
 def test_new_schemas_are_named() -> None:
     schemas = openapi()["components"]["schemas"]
-    for name in ("AqiCategory", "AqiReading", "HourlyAqi", "NowCast"):
+    for name in ("AqiCategory", "AqiParameter", "AqiReading", "HourlyAqi", "NowCast"):
         assert name in schemas
     horizon = schemas["HorizonForecast"]["properties"]["aqi"]
     assert {"$ref": "#/components/schemas/HourlyAqi"} in horizon["anyOf"]

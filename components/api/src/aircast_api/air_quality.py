@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from enum import Enum
 from typing import Literal
 
 import numpy as np
@@ -19,7 +20,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from aircast import aqi
 from aircast.aqi import AqiCategory
 
-AqiParameter = Literal["pm25", "pm10"]
+
+class AqiParameter(str, Enum):
+    """The parameters with an AQI, and so a NowCast: pm25 and pm10."""
+
+    PM25 = "pm25"
+    PM10 = "pm10"
+
 
 _AQI_DESCRIPTION = (
     "US EPA AQI, 0-500 (2024 PM2.5 breakpoints; PM10 unchanged); null when the concentration "
@@ -158,7 +165,7 @@ def stored_nowcast(
         raise NowCastUnavailableError(f"no NowCast for location {location_id}")
     return NowCast(
         location_id=location_id,
-        parameter="pm10" if parameter == "pm10" else "pm25",
+        parameter=AqiParameter(parameter),
         unit=aqi.UNIT,
         time=dt.datetime.fromtimestamp(issue * 3600, tz=dt.UTC),
         hours=sum(present),

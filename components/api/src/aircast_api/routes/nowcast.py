@@ -41,7 +41,7 @@ async def nowcast_location(
     reader: ReaderDep,
     parameter: Annotated[
         AqiParameter, Query(description="pm25 or pm10: the pollutants with a NowCast.")
-    ] = "pm25",
+    ] = AqiParameter.PM25,
 ) -> NowCast:
     """The current US EPA AQI of a stored location: the NowCast of its last 12 hours.
 
@@ -51,25 +51,26 @@ async def nowcast_location(
     the answer is 409 `nowcast-unavailable`. No model is involved: the NowCast needs only the
     database.
     """
+    name = parameter.value
     location, series, _ = await read_store(
-        reader.forecast_input(location_id, parameter, (parameter,), aqi.NOWCAST_HOURS)
+        reader.forecast_input(location_id, name, (name,), aqi.NOWCAST_HOURS)
     )
     if location is None:
         raise ProblemError(
             404,
             "location-not-found",
             "Unknown location",
-            f"No stored location {location_id} measures {parameter}; see GET /v1/locations.",
+            f"No stored location {location_id} measures {name}; see GET /v1/locations.",
         )
-    if location.latest_datetime is None or parameter not in series:
+    if location.latest_datetime is None or name not in series:
         raise ProblemError(
             409,
             "nowcast-unavailable",
             "NowCast unavailable",
-            f"Location {location_id} has no {parameter} measurements yet.",
+            f"Location {location_id} has no {name} measurements yet.",
         )
-    hours, values = series[parameter]
+    hours, values = series[name]
     try:
-        return stored_nowcast(location_id, parameter, location.latest_datetime, hours, values)
+        return stored_nowcast(location_id, name, location.latest_datetime, hours, values)
     except NowCastUnavailableError as error:
         raise ProblemError(409, "nowcast-unavailable", "NowCast unavailable", str(error)) from error
