@@ -80,7 +80,11 @@ def archive_objects(
                 (data["sensor_id"] == sensor.sensor_id) & (data["datetime"] <= cutoff)
             ]
             readings = _readings(hourly, sensor.parameter, per_hour.get(location.location_id, 1))
-            parts.append(readings.assign(sensor=sensor))
+            parts.append(
+                readings.assign(
+                    sensor_id=sensor.sensor_id, parameter=sensor.parameter, unit=sensor.unit
+                )
+            )
         if not parts:
             continue
         frame = pd.concat(parts, ignore_index=True)
@@ -92,13 +96,13 @@ def archive_objects(
             out = pd.DataFrame(
                 {
                     "location_id": location.location_id,
-                    "sensors_id": [s.sensor_id for s in rows["sensor"]],
+                    "sensors_id": rows["sensor_id"].to_numpy(),
                     "location": location.name,
                     "datetime": [t.isoformat() for t in rows["local"]],
                     "lat": location.latitude,
                     "lon": location.longitude,
-                    "parameter": [s.parameter for s in rows["sensor"]],
-                    "units": [s.unit for s in rows["sensor"]],
+                    "parameter": rows["parameter"].to_numpy(),
+                    "units": rows["unit"].to_numpy(),
                     "value": rows["value"].round(6).to_numpy(),
                 }
             )
