@@ -54,6 +54,16 @@ def _readings(hourly: pd.DataFrame, parameter: str, per_hour: int) -> pd.DataFra
     return pd.concat([spread, hourly.loc[bad, ["datetime", "value"]]], ignore_index=True)
 
 
+def _local_iso(utc: pd.Series, local: pd.Series) -> pd.Series:
+    """``2025-02-01T02:00:00+01:00`` for each time (vectorised ``isoformat``)."""
+    minutes = (local.dt.tz_localize(None) - utc.dt.tz_localize(None)).dt.total_seconds() // 60
+    sign = np.where(minutes < 0, "-", "+")
+    hh = (minutes.abs() // 60).astype(int).astype(str).str.zfill(2)
+    mm = (minutes.abs() % 60).astype(int).astype(str).str.zfill(2)
+    stamp: pd.Series = local.dt.strftime("%Y-%m-%dT%H:%M:%S") + sign + hh + ":" + mm
+    return stamp
+
+
 def archive_objects(
     dataset: MeasurementSet,
     *,
@@ -90,7 +100,8 @@ def archive_objects(
         frame = pd.concat(parts, ignore_index=True)
         frame = frame.loc[frame["datetime"] <= cutoff]
         local = frame["datetime"].dt.tz_convert(location.timezone)
-        frame = frame.assign(local=local, day=local.dt.strftime("%Y-%m-%d"))
+        stamp = _local_iso(frame["datetime"], local)
+        frame = frame.assign(local=local, day=local.dt.strftime("%Y-%m-%d"), stamp=stamp)
         frame = frame.sort_values(["day", "local"], kind="stable")
         for day, rows in frame.groupby("day", sort=True):
             out = pd.DataFrame(
@@ -98,7 +109,7 @@ def archive_objects(
                     "location_id": location.location_id,
                     "sensors_id": rows["sensor_id"].to_numpy(),
                     "location": location.name,
-                    "datetime": [t.isoformat() for t in rows["local"]],
+                    "datetime": rows["stamp"].to_numpy(),
                     "lat": location.latitude,
                     "lon": location.longitude,
                     "parameter": rows["parameter"].to_numpy(),
