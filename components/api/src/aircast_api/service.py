@@ -48,7 +48,7 @@ from aircast_api.forecasting import (
     spec_of,
     stored_windows,
 )
-from aircast_api.history import HistoryReader, Series, StoredLocation
+from aircast_api.history import HistoryReader, HistorySession, Series, StoredLocation
 from aircast_api.lifecycle import ModelLifecycle, Served
 from aircast_api.models import BatchRequest, ForecastRequest
 from aircast_api.problems import ProblemError
@@ -107,7 +107,7 @@ class ForecastService:
         async with self.coalescer.reading(), _database(), self.reader.session() as db:
             found = await db.location(location_id, parameter)
             location = self._current(found, location_id, parameter)
-            body = self.reusable(served, parameter, location, horizons)
+            body = await self.reusable(db, served, parameter, location, horizons)
             if body is None:
                 series = await db.series(location, spec.parameters, history_hours(spec))
         if body is None:
@@ -153,15 +153,23 @@ class ForecastService:
             )
         return location
 
-    def reusable(
-        self, served: Served, parameter: str, location: StoredLocation, horizons: HorizonRange
+    async def reusable(
+        self,
+        db: HistorySession,
+        served: Served,
+        parameter: str,
+        location: StoredLocation,
+        horizons: HorizonRange,
     ) -> bytes | None:
         """A forecast made earlier for exactly these inputs, rendered; None: compute one.
 
         The place for every "already forecast" source: today the cache of rendered bodies
         (same model version, newest measurement and horizons); an archived forecast that is
-        still current belongs here too. A body holds no ``data_age_hours`` (added on serving).
+        still current belongs here too, read through ``db`` (the request's connection, which
+        is also the one the history would be read on). A body holds no ``data_age_hours``
+        (added on serving).
         """
+        del db  # no source here reads the database yet
         return self.cache.get(_cache_key(served, parameter, location, horizons))
 
     async def _forecast_stored(

@@ -427,8 +427,8 @@ def series_windows(
 
     Only the values inside a window are touched. When no two series share a window row (a
     request with one series per parameter, the usual case), no hour can receive two values
-    and each value is stored as it is, which is exactly what :func:`hourly_values` gives a
-    single value (``v / 1``), without its passes over every slot.
+    and each series is copied as it is, which is exactly what :func:`hourly_values` gives a
+    single value (``v / 1``), without its passes and index arrays over every value.
     """
     hours = history_hours(spec)
     n_params = len(spec.parameters)
@@ -443,20 +443,27 @@ def series_windows(
     low = np.maximum(start, offset - (hours - 1))
     high = np.minimum(stop, offset + 1)
     kept = (row >= 0) & (code >= 0) & (high > low)
-    take = np.where(kept, high - low, 0)
-    total = int(take.sum())
-    # the kept positions of every series, concatenated, and where each one goes
-    # (window row (row, code), column hours - 1 - (offset - i))
-    before = np.cumsum(take) - take
-    position = np.arange(total, dtype=np.int64) + np.repeat(low - before, take)
-    slot = position + np.repeat((row * n_params + code) * hours + hours - 1 - offset, take)
-    size = rows * n_params * hours
     window_row = (row * n_params + code)[kept]
+    column = hours - 1 - offset  # window column of a series' value 0
     if len(np.unique(window_row)) == len(window_row):
-        windows = np.full(size, np.nan)
-        windows[slot] = value[position]
-    else:
-        windows = hourly_values(slot, value[position], size)
+        # no hour can receive two values: each series' kept part is one block copy (no
+        # per-value index arrays: a 1,000-location batch is ~3,000 copies, ~2.5 ms)
+        windows = np.full((rows * n_params, hours), np.nan)
+        for at, lo, hi, move in zip(
+            window_row.tolist(),
+            low[kept].tolist(),
+            high[kept].tolist(),
+            column[kept].tolist(),
+            strict=True,
+        ):
+            windows[at, lo + move : hi + move] = value[lo:hi]
+        return windows.reshape(rows, n_params, hours)
+    take = np.where(kept, high - low, 0)
+    # the kept positions of every series, concatenated, and the window slot of each
+    before = np.cumsum(take) - take
+    position = np.arange(int(take.sum()), dtype=np.int64) + np.repeat(low - before, take)
+    slot = position + np.repeat((row * n_params + code) * hours + column, take)
+    windows = hourly_values(slot, value[position], rows * n_params * hours)
     return windows.reshape(rows, n_params, hours)
 
 
