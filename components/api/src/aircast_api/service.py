@@ -93,6 +93,17 @@ class ForecastService:
         async with _database():
             return await self.reader.page(parameter, after, limit)
 
+    async def recent_history(
+        self, location_id: int, parameter: str, parameters: tuple[str, ...], hours: int
+    ) -> tuple[StoredLocation | None, Series]:
+        """A stored location (None if unknown) and its last ``hours`` hours of ``parameters``
+        up to its newest ``parameter`` value: for routes that need the data itself (NowCast)."""
+        async with _database(), self.reader.session() as db:
+            location = await db.location(location_id, parameter)
+            if location is None:
+                return None, {}
+            return location, await db.series(location, parameters, hours)
+
     async def stored(self, location_id: int, parameter: str, horizons: HorizonRange) -> bytes:
         """The rendered forecast of a stored location from its newest history.
 
