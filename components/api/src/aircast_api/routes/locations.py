@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from psycopg_pool import PoolTimeout
 
 from aircast.features import history_hours
-from aircast_api import metrics, problems
+from aircast_api import archive, metrics, problems
 from aircast_api.deps import (
     CacheDep,
     CoalescerDep,
@@ -133,8 +133,10 @@ async def forecast_location(
     """Forecast a stored location from its newest history in the database.
 
     The issue time is the hour of the newest stored ``parameter`` value; only
-    ``history_hours(spec)`` hours before it are read. The rendered forecast is reused for
-    the same model version and newest measurement for up to
+    ``history_hours(spec)`` hours before it are read. When the forecast archive holds this
+    issue time for the served model version (``issue_forecasts`` ran since the newest
+    measurement), that forecast is served: the same document, without a predict. The
+    rendered forecast is reused for the same model version and newest measurement for up to
     ``AIRCAST_API_FORECAST_CACHE_SECONDS``.
     """
     served = served_model(lifecycle, parameter)
@@ -169,13 +171,33 @@ async def forecast_location(
             f"Location {location_id} has no {parameter} measurements yet.",
         )
     if body is None:
-        try:
-            windows = stored_windows(served, location, series, settings.api_min_recent_hours)
-        except UnforecastableError as error:
-            raise ProblemError(409, "history-too-short", "History too short", str(error)) from error
-        # On the event loop (one location is ~2 ms of CPU), merged with the forecasts of
-        # concurrent requests still reading their history (aircast_api.coalesce).
-        (document,) = await coalescer.forecast(served, parameter, windows, wanted)
+        # The archive's forecast of this issue time by this model version, when
+        # issue_forecasts has issued it: the same document, without a predict.
+        archived = await _read(
+            archive.archived_document(
+                reader,
+                location_id,
+                parameter,
+                str(served.model.unit),
+                served.version,
+                location.latest_datetime,
+                wanted,
+            )
+        )
+        if archived is not None:
+            document = archived
+            metrics.FORECAST_SOURCE.labels(parameter=parameter, source="archive").inc()
+        else:
+            try:
+                windows = stored_windows(served, location, series, settings.api_min_recent_hours)
+            except UnforecastableError as error:
+                raise ProblemError(
+                    409, "history-too-short", "History too short", str(error)
+                ) from error
+            # On the event loop (one location is ~2 ms of CPU), merged with the forecasts of
+            # concurrent requests still reading their history (aircast_api.coalesce).
+            (document,) = await coalescer.forecast(served, parameter, windows, wanted)
+            metrics.FORECAST_SOURCE.labels(parameter=parameter, source="computed").inc()
         body = orjson.dumps(document)
         cache.put(key(location), body)
     metrics.PREDICTIONS.labels(parameter=parameter, route="stored").inc()
