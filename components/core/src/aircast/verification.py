@@ -111,10 +111,10 @@ def score(
     }
     sql = (
         b"""
-        WITH obs AS ("""
+        WITH obs AS MATERIALIZED ("""
         + obs_sql
         + b"""),
-        f AS (
+        f AS MATERIALIZED (
             SELECT f.location_id, f.model_version, f.target_time, f.horizon, f.point, f.p10,
                    f.p90, i.persistence, i.horizons
             FROM forecasts f
