@@ -13,6 +13,7 @@ from aircast.forecast_archive import issue_forecasts
 from .conftest import END, SHORT_LOCATION, LiveApi
 
 pytestmark = [pytest.mark.integration, pytest.mark.contract]
+HORIZON_FIELDS = ("horizon", "point", "p10", "p90")
 
 
 def _location(live_api: LiveApi) -> int:
@@ -35,11 +36,10 @@ def test_archived_forecasts_page_through_every_issue(live_api: LiveApi) -> None:
             cursor = body["next_cursor"]
             if cursor is None:
                 break
-        until = client.get(
-            f"/v1/locations/{location}/forecasts",
-            params={"issued_since": since, "issued_until": (END - pd.Timedelta(hours=5)).isoformat()},
-        ).json()["items"]
-        bad = client.get(f"/v1/locations/{location}/forecasts", params={"issued_since": "yesterday"})
+        path = f"/v1/locations/{location}/forecasts"
+        until = (END - pd.Timedelta(hours=5)).isoformat()
+        bounded = client.get(path, params={"issued_since": since, "issued_until": until})
+        bad = client.get(path, params={"issued_since": "yesterday"})
     with psycopg.connect(live_api.conninfo) as conn:
         stored = conn.execute(
             "SELECT issue_time, model_version, horizon, point, p10, p90 FROM forecasts "
@@ -50,12 +50,12 @@ def test_archived_forecasts_page_through_every_issue(live_api: LiveApi) -> None:
     assert len(items) == len(issues) == 11
     assert [pd.Timestamp(i["issue_time"]) for i in items] == [pd.Timestamp(t) for t, _ in issues]
     flat = [
-        (pd.Timestamp(i["issue_time"]), i["model_version"], f["horizon"], f["point"], f["p10"], f["p90"])
+        (pd.Timestamp(i["issue_time"]), i["model_version"], *(f[k] for k in HORIZON_FIELDS))
         for i in items
         for f in i["forecasts"]
     ]
     assert flat == [(pd.Timestamp(t), v, h, p, lo, hi) for t, v, h, p, lo, hi in stored]
-    assert len(until) == 6
+    assert len(bounded.json()["items"]) == 6
     assert bad.status_code == 422
     assert "issued_since" in bad.text
 
@@ -95,7 +95,8 @@ def test_the_stored_route_serves_the_archived_forecast_with_the_same_response(
 
     def count(text: str, source: str) -> float:
         prefix = f'aircast_api_stored_forecast_source_total{{parameter="pm25",source="{source}"}} '
-        return sum(float(line[len(prefix):]) for line in text.splitlines() if line.startswith(prefix))
+        lines = text.splitlines()
+        return sum(float(line[len(prefix) :]) for line in lines if line.startswith(prefix))
 
     assert count(after, "archive") == count(before, "archive") + 1
     # the computed forecast of the same issue is the archived one, horizon for horizon
