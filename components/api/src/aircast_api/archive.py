@@ -23,8 +23,8 @@ from aircast_api.forecasting import HorizonRange, render_documents
 from aircast_api.history import HistoryReader
 
 
-async def archived_document(
-    reader: HistoryReader,
+def archived_document(
+    rows: Sequence[tuple[int, float, float, float]],
     location_id: int,
     parameter: str,
     unit: str,
@@ -32,14 +32,9 @@ async def archived_document(
     issue_time: datetime,
     wanted: HorizonRange,
 ) -> dict[str, Any] | None:
-    """The archived forecast of one issue as the stored-location route renders it, or None
-    when that issue is not archived for ``model_version`` (or lacks a wanted horizon)."""
-    sql, args = forecast_archive.newest_forecast_query(
-        location_id, parameter, model_version, issue_time
-    )
-    async with reader.pool.connection() as conn:
-        cursor = await conn.execute(sql, args)
-        rows = await cursor.fetchall()
+    """The archived forecast of one issue (``(horizon, point, p10, p90)`` rows) rendered as
+    the stored-location route renders a computed one; None when a wanted horizon is missing.
+    """
     if not rows:
         return None
     by_horizon = {int(h): (p, lo, hi) for h, p, lo, hi in rows}

@@ -165,6 +165,10 @@ class LocationOut(_Output):
     longitude: float | None
     country: str | None
     latest: Latest | None = Field(description="Newest measurement of `parameter`, if any.")
+    newest_observation: dt.datetime | None = Field(
+        description="Hour-ending UTC time of the newest stored `parameter` measurement (null: "
+        "none yet). A forecast needs it within `AIRCAST_API_MAX_DATA_AGE_HOURS` of now.",
+    )
 
 
 class LocationPage(_Output):
@@ -194,6 +198,12 @@ class Forecast(_Output):
         description="Hour-ending UTC time of the newest observation the forecast uses."
     )
     forecasts: list[HorizonForecast]
+    data_age_hours: float = Field(
+        description="Hours from the newest observation the forecast uses to when it was "
+        "served (negative if that observation is stamped after the server's clock). Stored "
+        "locations older than `AIRCAST_API_MAX_DATA_AGE_HOURS` are refused (409 stale-data); "
+        "caller-supplied histories are not, but report their age the same way."
+    )
 
 
 class Series(_Input):
@@ -223,8 +233,8 @@ class LocationHistory(_Input):
         min_length=1,
         max_length=12,
         description="Series of the location's parameters. Series of one parameter may "
-        "overlap: an hour takes the last non-null value in request order. Parameters the "
-        "model does not use are ignored.",
+        "overlap: an hour takes the mean of their non-null values (the training rule). "
+        "Parameters the model does not use are ignored.",
     )
 
 

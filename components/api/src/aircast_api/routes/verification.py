@@ -9,11 +9,10 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 from pydantic import AfterValidator, AwareDatetime
 
-from aircast_api import archive, problems
-from aircast_api.deps import ReaderDep, require_api_key
+from aircast_api import problems
+from aircast_api.deps import ServiceDep, require_api_key
 from aircast_api.models import ArchivedForecastPage, Parameter, VerificationPage
 from aircast_api.rendering import json_response
-from aircast_api.routes.locations import _read
 
 router = APIRouter(prefix="/v1", tags=["verification"], dependencies=[Depends(require_api_key)])
 
@@ -54,7 +53,7 @@ _ARCHIVE_EXAMPLE: dict[int | str, dict[str, Any]] = {
 )
 async def list_archived_forecasts(
     location_id: LocationId,
-    reader: ReaderDep,
+    service: ServiceDep,
     parameter: Annotated[Parameter, Query()] = "pm25",
     issued_since: Annotated[
         IssueBound | None,
@@ -85,18 +84,15 @@ async def list_archived_forecasts(
     its issue time, with the model version that issued it. An unknown location, or one
     without archived forecasts, gives an empty page.
     """
-    items, next_cursor = await _read(
-        archive.forecast_page(
-            reader,
-            location_id,
-            parameter,
-            issued_since=issued_since,
-            issued_until=issued_until,
-            cursor=cursor,
-            limit=limit,
-        )
+    page = await service.archived_forecasts(
+        location_id,
+        parameter,
+        issued_since=issued_since,
+        issued_until=issued_until,
+        cursor=cursor,
+        limit=limit,
     )
-    return json_response({"items": items, "next_cursor": next_cursor})
+    return json_response(page)
 
 
 @router.get(
@@ -105,7 +101,7 @@ async def list_archived_forecasts(
     responses=problems.responses(401, 422, 503),
 )
 async def get_verification(
-    reader: ReaderDep,
+    service: ServiceDep,
     parameter: Annotated[Parameter, Query()] = "pm25",
     location_id: Annotated[
         int | None, Query(ge=1, le=2**62, description="Only this location.")
@@ -133,18 +129,13 @@ async def get_verification(
     Windows end at the newest scored target time. Within one location and model version,
     every horizon is scored on the same target times (`pairs`).
     """
-    scores, next_cursor = await _read(
-        archive.verification_page(
-            reader,
-            parameter,
-            location_id=location_id,
-            horizon=horizon,
-            window=window,
-            model_version=model_version,
-            cursor=cursor,
-            limit=limit,
-        )
+    page = await service.verification(
+        parameter,
+        location_id=location_id,
+        horizon=horizon,
+        window=window,
+        model_version=model_version,
+        cursor=cursor,
+        limit=limit,
     )
-    return json_response(
-        {"items": [s.as_dict() for s in scores], "next_cursor": next_cursor},
-    )
+    return json_response(page)
