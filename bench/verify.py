@@ -121,7 +121,7 @@ def _measurements(
     return pd.DataFrame(
         {
             "sensor_id": np.repeat(sensors, t),
-            "datetime": pd.to_datetime(np.tile(hours.asi8, n), utc=True),
+            "datetime": pd.to_datetime(np.tile(hours.as_unit("ns").asi8, n), utc=True),
             "location_id": np.repeat(ids, t),
             "parameter": "pm25",
             "value": values.ravel(),
@@ -148,7 +148,7 @@ def _fill_archive(
             issues = pd.date_range(day, min(day + pd.Timedelta(hours=23), last), freq="h")
             loc = np.repeat(ids, len(issues) * len(horizons))
             issue_index = pd.to_datetime(
-                np.tile(np.repeat(issues.asi8, len(horizons)), len(ids)), utc=True
+                np.tile(np.repeat(issues.as_unit("ns").asi8, len(horizons)), len(ids)), utc=True
             )
             h = np.tile(horizons, len(ids) * len(issues))
             base = observed.reindex(pd.MultiIndex.from_arrays([loc, issue_index])).to_numpy()
@@ -176,7 +176,7 @@ def _fill_archive(
 
 
 def _size(url: str) -> dict[str, float]:
-    with psycopg.connect(url) as conn:
+    with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE forecasts")
         forecasts = conn.execute(
             "SELECT coalesce(sum(pg_total_relation_size(inhrelid)), 0) FROM pg_inherits "

@@ -265,10 +265,23 @@ class BatchForecast(_Output):
 # ---------------------------------------------------------------- archive and verification
 
 
+class ArchivedForecast(_Output):
+    """A forecast as the archive issued it (``issue_forecasts``, hourly)."""
+
+    location_id: int
+    parameter: str
+    unit: str
+    model_version: int = Field(description="The champion version that issued it.")
+    issue_time: dt.datetime = Field(
+        description="Hour-ending UTC time of the newest observation the forecast used."
+    )
+    forecasts: list[HorizonForecast]
+
+
 class ArchivedForecastPage(_Output):
     """Archived forecasts of one location, oldest issue first."""
 
-    items: list[Forecast]
+    items: list[ArchivedForecast]
     next_cursor: str | None = Field(
         description="Pass as `cursor` to get the next page; null on the last page."
     )

@@ -22,8 +22,12 @@ _LATEST = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
 
 
 def _in_range(value: dt.datetime) -> dt.datetime:
-    if not _EARLIEST <= value < _LATEST:
-        raise ValueError("must be between 1971-01-01 and 2199-12-31 (UTC)")
+    # Any RFC 3339 time is a valid bound; the archive holds nothing outside these years, and
+    # clamping keeps far-off years (where a UTC conversion could overflow) out of the query.
+    if value.year < _EARLIEST.year + 1:
+        return _EARLIEST
+    if value.year >= _LATEST.year - 1:
+        return _LATEST
     return value
 
 
@@ -73,7 +77,7 @@ async def list_archived_forecasts(
     cursor: Annotated[
         str | None,
         Query(
-            pattern=r"^[0-9]{1,9}\.[0-9]{1,9}$",
+            pattern=r"^[0-9]{1,7}\.[0-9]{1,9}$",
             description="`next_cursor` of the previous page; omit for the first page.",
         ),
     ] = None,
