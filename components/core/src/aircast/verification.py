@@ -100,14 +100,22 @@ def score(
     end = _hour(_utc(until) or datetime.now(UTC))
     start = end - timedelta(hours=lookback_hours)
     obs_sql, obs_args = measurement_query(parameter, since=start, until=end)
+    with _connected(conninfo) as conn:
+        # Issues older than the longest horizon cannot reach the window: bounding the issue
+        # times by it keeps the archive scan to the issues that matter (168 h is the
+        # FeatureSpec's bound on horizons, read only to find the longest one issued).
+        row = conn.execute(
+            "SELECT max(horizons) FROM forecast_issues WHERE parameter = %s "
+            "AND issue_time > %s AND issue_time < %s",
+            (parameter, start - timedelta(hours=168), end),
+        ).fetchone()
+    longest = int(row[0]) if row and row[0] is not None else 0
     args = {
         **obs_args,
         "parameter": parameter,
         "start": start,
         "end": end,
-        # issues older than the longest horizon cannot reach the window; 168 h is the
-        # FeatureSpec's bound on horizons
-        "issued_after": start - timedelta(hours=168),
+        "issued_after": start - timedelta(hours=longest + 1),
     }
     sql = (
         b"""
