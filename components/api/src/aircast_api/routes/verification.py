@@ -7,11 +7,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
-from pydantic import AfterValidator, AwareDatetime
+from pydantic import AfterValidator
 
 from aircast_api import problems
 from aircast_api.deps import ServiceDep, require_api_key
-from aircast_api.models import ArchivedForecastPage, Parameter, VerificationPage
+from aircast_api.models import ArchivedForecastPage, Parameter, Timestamp, VerificationPage
 from aircast_api.rendering import json_response
 
 router = APIRouter(prefix="/v1", tags=["verification"], dependencies=[Depends(require_api_key)])
@@ -31,7 +31,8 @@ def _in_range(value: dt.datetime) -> dt.datetime:
     return value
 
 
-IssueBound = Annotated[AwareDatetime, AfterValidator(_in_range)]
+# RFC 3339 text only (pydantic alone would also take epoch numbers), then clamped.
+IssueBound = Annotated[Timestamp, AfterValidator(_in_range)]
 
 _ARCHIVE_EXAMPLE: dict[int | str, dict[str, Any]] = {
     200: {
