@@ -24,8 +24,9 @@ import pandas as pd
 import psycopg
 import pytest
 
-from aircast import registry, store
+from aircast import registry, store, verification
 from aircast.features import FeatureSpec, build_features, build_targets
+from aircast.forecast_archive import issue_forecasts
 from aircast.forecaster import Forecaster, ForecasterParams
 from aircast.ingest import register_locations, store_raw
 from aircast.schemas import RAW_COLUMNS
@@ -121,6 +122,17 @@ def train_and_register(conninfo: str, tracking_uri: str, *, iterations: int = 30
     return registered.version
 
 
+def seed_archive(conninfo: str, tracking_uri: str, version: int, hours: int = 36) -> None:
+    """Archive the champion's forecasts hour by hour up to END (as ``issue_forecasts`` does)
+    and score them, so the archive and verification routes have data."""
+    loaded = registry.load_model(registry.model_name("pm25"), version=version,
+                                 tracking_uri=tracking_uri)  # fmt: skip
+    for hour in pd.date_range(END - pd.Timedelta(hours=hours), END, freq="h"):
+        issue_forecasts(conninfo, "pm25", loaded.forecaster, version, until=hour)
+    verification.score(conninfo, "pm25", until=END, lookback_hours=hours + 24)
+    verification.summarize(conninfo, "pm25")
+
+
 def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -142,7 +154,8 @@ def live_api(stack: Stack) -> Iterator[LiveApi]:
     conninfo = stack.create_database(DATABASE)
     location_ids = seed(conninfo)
     tracking_uri = stack.endpoints.mlflow_tracking_uri
-    train_and_register(conninfo, tracking_uri)
+    version = train_and_register(conninfo, tracking_uri)
+    seed_archive(conninfo, tracking_uri, version)
     port = free_port()
     env = {
         **os.environ,

@@ -25,6 +25,8 @@ OPERATIONS = {
     ("get", "/v1/locations/{location_id}/forecast"): "forecast_location",
     ("post", "/v1/forecast"): "forecast",
     ("post", "/v1/forecast:batch"): "forecast_batch",
+    ("get", "/v1/locations/{location_id}/forecasts"): "list_archived_forecasts",
+    ("get", "/v1/verification"): "get_verification",
     ("get", "/v1/locations/{location_id}/nowcast"): "nowcast_location",
 }
 

@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.contract]
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = ROOT / "contracts" / "openapi.yaml"
 MIN_CASES = 2000
-OPERATIONS = 9
+OPERATIONS = 11
 # OPERATIONS x this (per phase) gives over MIN_CASES (40 gave 1,045 cases, 90 gave 1,680).
 MAX_EXAMPLES = 140
 # Registers the contract's custom string formats (the IANA time zone) with Schemathesis.

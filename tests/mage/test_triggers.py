@@ -80,6 +80,20 @@ def test_ingest_openaq_runs_hourly_without_overlapping_runs() -> None:
     assert ingest["skip_if_previous_running"]
 
 
+def test_issue_forecasts_runs_hourly_after_ingest_without_overlapping_runs() -> None:
+    report = _load([PIPELINES / "ingest_openaq" / "triggers.yaml",
+                    PIPELINES / "issue_forecasts" / "triggers.yaml"])  # fmt: skip
+    ingest = {t["name"]: t for t in report["ingest_openaq"]}["ingest_openaq_hourly"]
+    issue = {t["name"]: t for t in report["issue_forecasts"]}["issue_forecasts_hourly"]
+    assert issue["type"] == "time"
+    assert issue["skip_if_previous_running"]
+    # every hour, at a minute after the ingest's (which starts at :05, '@hourly' from 00:05)
+    minute, *rest = str(issue["interval"]).split()
+    assert rest == ["*", "*", "*", "*"]
+    assert ingest["interval"] == "@hourly"
+    assert int(minute) > 5
+
+
 def test_a_bad_cron_string_is_caught(tmp_path: Path) -> None:
     # The check above can fail: a schedule Mage cannot parse is reported invalid.
     bad = tmp_path / "broken_pipeline" / "triggers.yaml"

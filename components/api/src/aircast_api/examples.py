@@ -112,13 +112,18 @@ RESPONSES: dict[str, Any] = {
         ],
         "next_cursor": "2178",
     },
-    "forecast_location": _FORECAST,
-    "forecast": _FORECAST,
+    "forecast_location": {**_FORECAST, "data_age_hours": 0.4},
+    "forecast": {**_FORECAST, "data_age_hours": 0.4},
     "forecast_batch": {
         "parameter": "pm25",
         "model_version": 7,
         "items": [
-            {"index": 0, "location_id": 2178, "forecast": _FORECAST, "error": None},
+            {
+                "index": 0,
+                "location_id": 2178,
+                "forecast": {**_FORECAST, "data_age_hours": 0.4},
+                "error": None,
+            },
             {
                 "index": 1,
                 "location_id": 8118,
@@ -127,6 +132,40 @@ RESPONSES: dict[str, Any] = {
                 "pm25 value must be observed",
             },
         ],
+    },
+    "list_archived_forecasts": {
+        "items": [
+            _FORECAST,
+            {
+                **_FORECAST,
+                "issue_time": "2024-03-01T13:00:00Z",
+                "forecasts": [
+                    {**_HORIZONS[0], "horizon": 1, "target_time": "2024-03-01T14:00:00Z"}
+                ],
+            },
+        ],
+        "next_cursor": "476413.7",
+    },
+    "get_verification": {
+        "items": [
+            {
+                "location_id": 2178,
+                "parameter": "pm25",
+                "model_version": 7,
+                "horizon": 24,
+                "window": "7d",
+                "window_start": "2024-02-23T12:00:00Z",
+                "window_end": "2024-03-01T12:00:00Z",
+                "pairs": 151,
+                "mae": 4.1,
+                "bias": -0.6,
+                "rmse": 5.9,
+                "coverage": 0.78,
+                "persistence_mae": 5.2,
+                "skill": 0.2115,
+            }
+        ],
+        "next_cursor": "2178",
     },
     "nowcast_location": {
         "location_id": 2178,

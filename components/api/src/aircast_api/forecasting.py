@@ -123,19 +123,46 @@ def forecast_windows(
     )
     wanted = range(horizons.first, min(horizons.last, spec.horizons) + 1)
     out = forecaster.predict_columns(cols, horizons=wanted)
-    rows = _rendered_rows(out.point, out.p10, out.p90, batch.issue_hour, list(wanted), parameter)
-    issue = _iso_hours(batch.issue_hour)
-    unit, version = str(served.model.unit), served.version
+    return render_documents(
+        parameter,
+        str(served.model.unit),
+        served.version,
+        batch.location_id,
+        batch.issue_hour,
+        list(wanted),
+        out.point,
+        out.p10,
+        out.p90,
+    )
+
+
+def render_documents(
+    parameter: str,
+    unit: str,
+    version: int,
+    location_id: np.ndarray,
+    issue_hour: np.ndarray,
+    horizons: list[int],
+    point: np.ndarray,
+    p10: np.ndarray,
+    p90: np.ndarray,
+) -> list[dict[str, Any]]:
+    """Forecast documents, one per location, from values location major, horizon minor.
+
+    Computed and archived forecasts both render here, so they are byte-identical.
+    """
+    rows = _rendered_rows(point, p10, p90, issue_hour, horizons, parameter)
+    issue = _iso_hours(issue_hour)
     return [
         {
-            "location_id": location_id,
+            "location_id": location,
             "parameter": parameter,
             "unit": unit,
             "model_version": version,
             "issue_time": issue[index],
             "forecasts": rows[index],
         }
-        for index, location_id in enumerate(batch.location_id.tolist())
+        for index, location in enumerate(location_id.tolist())
     ]
 
 

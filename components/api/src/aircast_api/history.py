@@ -19,7 +19,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from aircast import store
+from aircast import forecast_archive, store
 
 # parameter -> (hours since the epoch, values) of its hourly series, in time order
 Series = dict[str, tuple[np.ndarray, np.ndarray]]
@@ -152,3 +152,16 @@ class HistorySession:
             )
             for name, when, values in rows
         }
+
+    async def archived(
+        self, location: StoredLocation, parameter: str, model_version: int
+    ) -> list[tuple[int, float, float, float]]:
+        """The archived forecast of the location's newest issue time by ``model_version``:
+        ``(horizon, point, p10, p90)`` rows by horizon, none when it is not archived."""
+        if location.latest_datetime is None:
+            return []
+        sql, args = forecast_archive.newest_forecast_query(
+            location.location_id, parameter, model_version, location.latest_datetime
+        )
+        cursor = await self._conn.execute(sql, args)
+        return [(int(h), p, lo, hi) for h, p, lo, hi in await cursor.fetchall()]

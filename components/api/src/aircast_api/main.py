@@ -12,12 +12,13 @@ from pydantic import BaseModel
 
 from aircast.settings import DatabaseSettings
 from aircast_api import __version__, bodies, examples, logs, problems, runtime
+from aircast_api.archive import VerificationGauges
 from aircast_api.coalesce import ForecastCoalescer
 from aircast_api.forecast_cache import ForecastCache
 from aircast_api.history import HistoryReader
 from aircast_api.lifecycle import ModelLifecycle
 from aircast_api.middleware import RequestMiddleware
-from aircast_api.routes import forecast, health, locations, model, nowcast
+from aircast_api.routes import forecast, health, locations, model, nowcast, verification
 from aircast_api.routes import metrics as metrics_route
 from aircast_api.service import ForecastService
 from aircast_api.settings import ApiSettings
@@ -100,10 +101,12 @@ def create_app(
     app.state.settings = settings
     app.state.forecast_cache = ForecastCache(settings.api_forecast_cache_seconds)
     app.state.coalescer = ForecastCoalescer(settings.api_coalesce_ms / 1000)
+    app.state.verification_gauges = VerificationGauges()
     problems.install(app)
     for router in (health.router, metrics_route.router, model.router, locations.router):
         app.include_router(router)
     app.include_router(forecast.router)
+    app.include_router(verification.router)
     app.include_router(nowcast.router)
     app.add_middleware(RequestMiddleware, max_body_bytes=settings.api_max_body_bytes)
     _document_problems(app)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram
 
 REQUESTS = Counter(
@@ -38,3 +40,57 @@ COALESCED = Histogram(
     "Locations forecast together by one predict of concurrent requests (adaptive batching).",
     buckets=(1, 2, 4, 8, 16, 32, 64),
 )
+
+FORECAST_SOURCE = Counter(
+    "aircast_api_stored_forecast_source_total",
+    "Stored-location forecasts by source: the archive (issued by issue_forecasts) or computed.",
+    ["parameter", "source"],
+)
+
+# Live verification (written hourly by the Mage pipeline issue_forecasts into
+# verification_summary; re-read by /metrics). All locations together: one series per
+# (parameter, model version, horizon, window) — per-location series would be thousands.
+_VERIFICATION_LABELS = ["parameter", "model_version", "horizon", "window"]
+VERIFICATION = {
+    name: Gauge(f"aircast_verification_{name}", help_text, _VERIFICATION_LABELS)
+    for name, help_text in (
+        ("pairs", "Scored target times in the window (the same for every horizon)."),
+        ("mae", "Live mean absolute error of archived forecasts."),
+        ("bias", "Live mean of forecast minus observed."),
+        ("rmse", "Live root mean squared error."),
+        ("coverage", "Share of observations inside the p10-p90 interval."),
+        ("persistence_mae", "MAE of the persistence forecast available at each issue time."),
+        ("skill", "1 - MAE / persistence MAE."),
+    )
+}
+VERIFICATION_ALARMS = Gauge(
+    "aircast_verification_alarms",
+    "Verification alarms raised in the last 24 h, by parameter and kind (skill, drift).",
+    ["parameter", "kind"],
+)
+VERIFICATION_LAST_ALARM = Gauge(
+    "aircast_verification_last_alarm_timestamp_seconds",
+    "Unix time of the newest verification alarm, by parameter and kind.",
+    ["parameter", "kind"],
+)
+_WINDOW_NAMES = {24: "24h", 168: "7d", 720: "30d"}
+
+
+def set_verification(summary: list[Any], alarm_counts: list[Any]) -> None:
+    """Replace the verification gauges with rows of ``verification_summary`` and alarm counts
+    (series of versions no longer scored disappear)."""
+    for gauge in VERIFICATION.values():
+        gauge.clear()
+    for parameter, version, horizon, hours, pairs, *values in summary:
+        labels = (parameter, str(version), str(horizon), _WINDOW_NAMES.get(hours, f"{hours}h"))
+        VERIFICATION["pairs"].labels(*labels).set(pairs)
+        names = ("mae", "bias", "rmse", "coverage", "persistence_mae", "skill")
+        for name, value in zip(names, values, strict=True):
+            if value is not None:
+                VERIFICATION[name].labels(*labels).set(value)
+    VERIFICATION_ALARMS.clear()
+    VERIFICATION_LAST_ALARM.clear()
+    for parameter, kind, recent, newest in alarm_counts:
+        VERIFICATION_ALARMS.labels(parameter, kind).set(recent)
+        if newest is not None:
+            VERIFICATION_LAST_ALARM.labels(parameter, kind).set(newest.timestamp())

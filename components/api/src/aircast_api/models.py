@@ -283,3 +283,65 @@ class BatchForecast(_Output):
     parameter: str
     model_version: int
     items: list[BatchItem]
+
+
+# ---------------------------------------------------------------- archive and verification
+
+
+class ArchivedForecast(_Output):
+    """A forecast as the archive issued it (``issue_forecasts``, hourly)."""
+
+    location_id: int
+    parameter: str
+    unit: str
+    model_version: int = Field(description="The champion version that issued it.")
+    issue_time: dt.datetime = Field(
+        description="Hour-ending UTC time of the newest observation the forecast used."
+    )
+    forecasts: list[HorizonForecast]
+
+
+class ArchivedForecastPage(_Output):
+    """Archived forecasts of one location, oldest issue first."""
+
+    items: list[ArchivedForecast]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` to get the next page; null on the last page."
+    )
+
+
+VerificationWindow = Literal["24h", "7d", "30d"]
+
+
+class VerificationScore(_Output):
+    """Live verification of one (location, parameter, model version, horizon, window)."""
+
+    location_id: int
+    parameter: str
+    model_version: int
+    horizon: int = Field(ge=1, le=168)
+    window: VerificationWindow
+    window_start: dt.datetime = Field(description="Scored target times are after this ...")
+    window_end: dt.datetime = Field(description="... and at or before this.")
+    pairs: int = Field(
+        ge=1, description="Scored target times (the same for every horizon of a comparison)."
+    )
+    mae: float
+    bias: float = Field(description="Mean of forecast minus observed.")
+    rmse: float
+    coverage: float = Field(ge=0, le=1, description="Share of observations inside p10..p90.")
+    persistence_mae: float = Field(
+        description="MAE of the persistence forecast available at each issue time."
+    )
+    skill: float | None = Field(
+        description="1 - mae / persistence_mae (null when persistence made no error)."
+    )
+
+
+class VerificationPage(_Output):
+    """Verification figures, by location, model version, window and horizon."""
+
+    items: list[VerificationScore]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` to get the next page of locations; null on the last."
+    )

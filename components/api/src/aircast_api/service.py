@@ -14,9 +14,11 @@ able to end the request before the next costs anything:
 1. the location and its newest measurement (404 unknown; 409 none yet);
 2. the stale-data rule: a newest measurement older than ``AIRCAST_API_MAX_DATA_AGE_HOURS``
    answers 409 ``stale-data`` naming it, never a forecast issued in the past;
-3. :meth:`ForecastService.reusable`: a forecast made earlier for the same inputs (today the
-   cache; the place for an archived forecast that is still current);
-4. the history, the windows and the (coalesced) predict; the rendered body is cached.
+3. :meth:`ForecastService.reusable`: a forecast made earlier for the same inputs (the
+   cache of rendered bodies);
+4. the forecast archive: the forecast ``issue_forecasts`` archived for this issue time and
+   the served model version (the same document, without reading history or predicting);
+5. the history, the windows and the (coalesced) predict; the rendered body is cached.
 
 Every forecast carries ``data_age_hours``, added when it is served (a cached body holds none,
 so its age is never the age it had when cached).
@@ -36,7 +38,8 @@ import psycopg
 from psycopg_pool import PoolTimeout
 
 from aircast.features import history_hours
-from aircast_api import metrics
+from aircast_api import archive, metrics
+from aircast_api.archive import archived_document
 from aircast_api.coalesce import ForecastCoalescer
 from aircast_api.forecast_cache import ForecastCache
 from aircast_api.forecasting import (
@@ -172,16 +175,45 @@ class ForecastService:
         location: StoredLocation,
         horizons: HorizonRange,
     ) -> bytes | None:
-        """A forecast made earlier for exactly these inputs, rendered; None: compute one.
+        """A forecast rendered earlier for exactly these inputs; None: look further.
 
-        The place for every "already forecast" source: today the cache of rendered bodies
-        (same model version, newest measurement and horizons); an archived forecast that is
-        still current belongs here too, read through ``db`` (the request's connection, which
-        is also the one the history would be read on). A body holds no ``data_age_hours``
-        (added on serving).
+        The cache of rendered bodies (same model version, newest measurement and horizons),
+        then the forecast ``issue_forecasts`` archived for this issue time and model version,
+        read through ``db`` (the request's connection, also the one the history would be read
+        on). A body holds no ``data_age_hours`` (added on serving).
         """
-        del db  # no source here reads the database yet
-        return self.cache.get(_cache_key(served, parameter, location, horizons))
+        body = self.cache.get(_cache_key(served, parameter, location, horizons))
+        if body is None:
+            rows = await db.archived(location, parameter, served.version)
+            body = self._archived(served, parameter, location, horizons, rows)
+        return body
+
+    def _archived(
+        self,
+        served: Served,
+        parameter: str,
+        location: StoredLocation,
+        horizons: HorizonRange,
+        rows: list[tuple[int, float, float, float]],
+    ) -> bytes | None:
+        """The forecast ``issue_forecasts`` archived for this issue time and model version,
+        rendered (and cached) like a computed one; None when it is not archived."""
+        assert location.latest_datetime is not None  # noqa: S101 - checked by _current
+        document = archived_document(
+            rows,
+            location.location_id,
+            parameter,
+            str(served.model.unit),
+            served.version,
+            location.latest_datetime,
+            horizons,
+        )
+        if document is None:
+            return None
+        metrics.FORECAST_SOURCE.labels(parameter=parameter, source="archive").inc()
+        body = orjson.dumps(document)
+        self.cache.put(_cache_key(served, parameter, location, horizons), body)
+        return body
 
     async def _forecast_stored(
         self,
@@ -198,6 +230,7 @@ class ForecastService:
         # On the event loop (one location is ~2 ms of CPU), merged with the forecasts of
         # concurrent requests still reading their history.
         (document,) = await self.coalescer.forecast(served, parameter, windows, horizons)
+        metrics.FORECAST_SOURCE.labels(parameter=parameter, source="computed").inc()
         body = orjson.dumps(document)
         self.cache.put(_cache_key(served, parameter, location, horizons), body)
         return body
@@ -205,6 +238,56 @@ class ForecastService:
     def _age_hours(self, location: StoredLocation) -> float:
         assert location.latest_datetime is not None  # noqa: S101 - checked by the caller
         return (self.clock() - location.latest_datetime.timestamp()) / 3600
+
+    # ------------------------------------------------------------ archive and verification
+
+    async def archived_forecasts(
+        self,
+        location_id: int,
+        parameter: str,
+        *,
+        issued_since: datetime | None,
+        issued_until: datetime | None,
+        cursor: str | None,
+        limit: int,
+    ) -> dict[str, Any]:
+        """One page of a location's archived forecasts (``items``, ``next_cursor``)."""
+        async with _database():
+            items, next_cursor = await archive.forecast_page(
+                self.reader,
+                location_id,
+                parameter,
+                issued_since=issued_since,
+                issued_until=issued_until,
+                cursor=cursor,
+                limit=limit,
+            )
+        return {"items": items, "next_cursor": next_cursor}
+
+    async def verification(
+        self,
+        parameter: str,
+        *,
+        location_id: int | None,
+        horizon: int | None,
+        window: str | None,
+        model_version: int | None,
+        cursor: str | None,
+        limit: int,
+    ) -> dict[str, Any]:
+        """Live verification figures of a page of locations (``items``, ``next_cursor``)."""
+        async with _database():
+            scores, next_cursor = await archive.verification_page(
+                self.reader,
+                parameter,
+                location_id=location_id,
+                horizon=horizon,
+                window=window,
+                model_version=model_version,
+                cursor=cursor,
+                limit=limit,
+            )
+        return {"items": [s.as_dict() for s in scores], "next_cursor": next_cursor}
 
     # ------------------------------------------------------------ caller-supplied histories
 

@@ -187,6 +187,89 @@ class GateSettings(_Settings):
     )
 
 
+class ArchiveSettings(_Settings):
+    """The forecast archive: what the Mage pipeline ``issue_forecasts`` issues and keeps."""
+
+    archive_parameters: str = Field(
+        default="pm25",
+        description="Comma-separated parameters whose champion issues archived forecasts.",
+    )
+    archive_active_hours: int = Field(
+        default=6,
+        ge=1,
+        description="A location is active when its newest observation is at most this many "
+        "hours old; only active locations are issued a forecast.",
+    )
+    archive_min_recent_hours: int = Field(
+        default=12,
+        ge=1,
+        le=24,
+        description="Observed hours (of the 24 up to the issue time) a location needs to be "
+        "issued a forecast: the API's AIRCAST_API_MIN_RECENT_HOURS rule.",
+    )
+    archive_chunk_locations: int = Field(
+        default=1000,
+        ge=1,
+        description="Locations per committed write: a killed run keeps its finished chunks.",
+    )
+    archive_retention_days: int = Field(
+        default=400,
+        ge=31,
+        description="Forecasts issued longer ago are deleted (whole monthly partitions are "
+        "dropped; the rest of the oldest month is deleted row by row).",
+    )
+
+
+class VerificationSettings(_Settings):
+    """Live verification of archived forecasts, the drift alarms and the retraining trigger."""
+
+    verify_lookback_hours: int = Field(
+        default=48,
+        ge=1,
+        description="Target hours re-examined per run, so late observations are still scored.",
+    )
+    verify_skill_floor: float = Field(
+        default=0.0,
+        description="Alarm when a parameter's live 24 h skill over 7 days (1 - MAE / "
+        "persistence MAE, all locations) falls below this.",
+    )
+    verify_skill_horizon: int = Field(
+        default=24, ge=1, le=168, description="Horizon whose 7-day skill the floor applies to."
+    )
+    verify_min_pairs: int = Field(
+        default=48,
+        ge=1,
+        description="Scored target times the 7-day skill needs before it can raise an alarm.",
+    )
+    verify_psi_threshold: float = Field(
+        default=0.25,
+        gt=0,
+        description="Alarm when a key feature's population stability index (recent "
+        "observations vs the training data) exceeds this.",
+    )
+    verify_drift_hours: int = Field(
+        default=168, ge=1, description="Hours of recent observations compared for drift."
+    )
+    verify_alarm_cooldown_hours: int = Field(
+        default=24,
+        ge=0,
+        description="An alarm of the same kind and parameter is not raised (nor retraining "
+        "started) again within this many hours.",
+    )
+    retrain_trigger_url: str | None = Field(
+        default=None,
+        description="Mage API trigger of train_forecaster, without the token: "
+        "http://HOST:6789/api/pipeline_schedules/ID/pipeline_runs. Unset: alarms only.",
+    )
+    retrain_trigger_token: SecretStr | None = Field(
+        default=None, description="Token of that Mage API trigger (appended to the URL)."
+    )
+    verify_mlflow: bool = Field(
+        default=True,
+        description="Log live metrics to the MLflow run of each scored model version.",
+    )
+
+
 def core_settings_classes() -> list[type[BaseSettings]]:
     """Every settings class of the core library, in README order."""
     return [
@@ -196,4 +279,6 @@ def core_settings_classes() -> list[type[BaseSettings]]:
         IngestSettings,
         TrainingSettings,
         GateSettings,
+        ArchiveSettings,
+        VerificationSettings,
     ]

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from aircast import combination
+from aircast.drift import record_reference, reference_histograms
 from aircast.evaluation import (
     Backtest,
     backtest_origins,
@@ -409,6 +410,9 @@ def stage_register(
         artifacts=sorted((workdir / "plots").glob("*.png")),
         tags={"gate.decision": decision.alias},
     )
+    # Before the gate moves an alias: a champion always has its drift reference.
+    measurements = pd.read_pickle(workdir / "measurements.pkl")  # noqa: S301
+    record_reference(registered.run_id, reference_histograms(measurements, model.spec.parameters))
     apply_gate(registered.name, registered.version, decision)
     progress(f"{registered.name} v{registered.version} → {decision.alias}: {decision.reason}")
     cells = pd.read_pickle(workdir / "backtest.pkl")  # noqa: S301

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
@@ -23,6 +23,10 @@ router = APIRouter(tags=["health"], dependencies=[Depends(require_api_key_unless
         **problems.responses(401),
     },
 )
-async def prometheus_metrics() -> Response:
-    """Request counts and latency per route, model version, predictions, reload failures."""
+async def prometheus_metrics(request: Request) -> Response:
+    """Request counts and latency per route, model version, predictions, reload failures,
+    and the live verification of archived forecasts (``aircast_verification_*``)."""
+    reader = getattr(request.app.state, "reader", None)
+    if reader is not None:
+        await request.app.state.verification_gauges.refresh(reader)
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
