@@ -50,7 +50,6 @@ _FORECAST = {
     "model_version": 7,
     "issue_time": "2024-03-01T12:00:00Z",
     "forecasts": _HORIZONS,
-    "data_age_hours": 0.42,
 }
 
 _LOCATION_HISTORY = {
