@@ -19,6 +19,7 @@ from typing import Any
 from aircast_api_client import AuthenticatedClient
 from aircast_api_client.api.forecast import forecast, forecast_batch
 from aircast_api_client.api.locations import forecast_location, list_locations, nowcast_location
+from aircast_api_client.api.verification import get_verification
 from aircast_api_client.models import (
     BatchForecast,
     BatchRequest,
@@ -30,6 +31,7 @@ from aircast_api_client.models import (
     Problem,
     Series,
     SeriesParameter,
+    VerificationPage,
 )
 
 Step = Callable[[AuthenticatedClient, dict[str, Any]], dict[str, Any]]
@@ -165,13 +167,25 @@ def step_errors(client: AuthenticatedClient, args: dict[str, Any]) -> dict[str, 
     }
 
 
-# GET /v1/verification is not in the contract yet; when it is, its step goes here.
+def step_verification(client: AuthenticatedClient, args: dict[str, Any]) -> dict[str, Any]:
+    result = get_verification.sync(client=client, location_id=args["location_id"], horizon=24)
+    assert isinstance(result, VerificationPage), result
+    return {
+        "type": type(result).__name__,
+        "items": [
+            {"location_id": item.location_id, "horizon": item.horizon, "pairs": item.pairs}
+            for item in result.items
+        ],
+    }
+
+
 STEPS: dict[str, Step] = {
     "list_locations": step_list_locations,
     "stored_forecast": step_stored_forecast,
     "history_forecast": step_history_forecast,
     "batch": step_batch,
     "nowcast": step_nowcast,
+    "verification": step_verification,
     "errors": step_errors,
 }
 

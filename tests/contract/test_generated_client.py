@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pandas as pd
 import pytest
 
@@ -120,6 +121,20 @@ def test_generated_client_drives_the_live_api(live_api: LiveApi, client_python: 
     assert nowcast["location_id"] == location_id
     assert (nowcast["concentration"], nowcast["aqi"], nowcast["category"]) == expected
     assert pd.Timestamp(nowcast["time"]) == END
+
+    # The typed client reads GET /v1/verification as the API answers it to a plain request.
+    plain = httpx.get(
+        f"{live_api.url}/v1/verification",
+        params={"location_id": location_id, "horizon": 24},
+        headers={"X-API-Key": live_api.key},
+        timeout=30,
+    )
+    assert plain.status_code == 200, plain.text
+    assert steps["verification"]["type"] == "VerificationPage"
+    assert steps["verification"]["items"] == [
+        {"location_id": i["location_id"], "horizon": i["horizon"], "pairs": i["pairs"]}
+        for i in plain.json()["items"]
+    ]
 
     errors = steps["errors"]
     assert errors["invalid"]["status"] == 422
