@@ -56,8 +56,8 @@ from aircast import registry, store
 from aircast.features import FeatureSpec, build_features, build_targets, history_hours
 from aircast.forecaster import Forecaster, ForecasterParams
 from aircast.ingest import register_locations, store_raw
-from aircast.openaq.synthetic import synthetic_dataset
 from aircast.schemas import RAW_COLUMNS
+from aircast_dev.synthetic import synthetic_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "api.json"
@@ -85,7 +85,7 @@ def environment(reuse: bool) -> Iterator[tuple[dict[str, str], Any]]:
             raise SystemExit(f"--reuse-env needs {', '.join(missing)}; run `aircast stack up`")
         yield dict(os.environ), None
         return
-    from aircast.stack import running_stack
+    from aircast_dev.stack import running_stack
 
     with running_stack() as stack:
         yield {**os.environ, **stack.env()}, stack

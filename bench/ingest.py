@@ -34,11 +34,11 @@ from rich.table import Table
 
 from aircast import ingest, store
 from aircast.openaq.models import Location, Sensor
-from aircast.openaq.server import DEFAULT_API_KEY, LocalOpenAQServer
-from aircast.openaq.synthetic import MeasurementSet
 from aircast.schemas import validate_measurements
 from aircast.settings import OpenAQSettings
 from aircast.store import writes
+from aircast_dev.openaq_server import DEFAULT_API_KEY, LocalOpenAQServer
+from aircast_dev.synthetic import MeasurementSet
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "ingest.json"
@@ -216,7 +216,7 @@ def main() -> None:
     with ExitStack() as stack:
         server_url = args.database_url
         if not server_url:
-            from aircast.stack import running_stack
+            from aircast_dev.stack import running_stack
 
             console.print("[dim]starting the local stack...[/]")
             running = stack.enter_context(running_stack())

@@ -1,6 +1,6 @@
 """Shared fixtures: the local service stack, started once per test session.
 
-The stack (PostgreSQL, an S3 endpoint, the real MLflow server) comes from ``aircast.stack``,
+The stack (PostgreSQL, an S3 endpoint, the real MLflow server) comes from ``aircast_dev.stack``,
 the same module the demo uses. It starts on first use and stops when the session ends, even
 when tests fail or the run is interrupted; a failing test that used it gets the services' log
 tails attached to its report.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from aircast.stack import Stack, hatch_env_executable, project_root, running_stack
+from aircast_dev.stack import Stack, hatch_env_executable, project_root, running_stack
 
 MAGE_PROJECT = project_root() / "components" / "mage" / "aircast_mage"
 

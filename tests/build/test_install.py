@@ -19,7 +19,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from aircast.stack import Stack, free_port
+from aircast_dev.stack import Stack, free_port
 from tests.build.conftest import REPO
 from tests.build.test_locks import pins
 

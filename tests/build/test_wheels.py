@@ -70,3 +70,15 @@ def test_two_builds_of_one_commit_are_identical(component: str, tmp_path: Path) 
     assert f"{package}/__init__.py" in names
     assert f"{package}/py.typed" in names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+
+
+def test_core_wheel_ships_no_dev_tooling(tmp_path: Path) -> None:
+    """The wheel the images install holds the domain library only: no stack, demo or fake server."""
+    wheel = build_wheel(REPO / "components" / "core", tmp_path, commit_epoch())
+    with zipfile.ZipFile(wheel) as archive:
+        modules = sorted(n for n in archive.namelist() if n.endswith(".py"))
+    print("\n" + "\n".join(modules))
+    assert "aircast/forecaster.py" in modules
+    assert "aircast/openaq/client.py" in modules
+    dev_tooling = ("stack", "demo", "server", "synthetic", "config_table", "aircast_dev")
+    assert [m for m in modules if any(word in m for word in dev_tooling)] == []

@@ -28,9 +28,9 @@ from aircast import registry, store
 from aircast.features import FeatureSpec, build_features, build_targets
 from aircast.forecaster import Forecaster, ForecasterParams
 from aircast.ingest import register_locations, store_raw
-from aircast.openaq.synthetic import synthetic_dataset
 from aircast.schemas import RAW_COLUMNS
-from aircast.stack import Stack, free_port
+from aircast_dev.stack import Stack, free_port
+from aircast_dev.synthetic import synthetic_dataset
 
 API_KEY = "contract-test-key"
 END = pd.Timestamp("2025-06-01T12:00:00Z")

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from aircast.registry import champion_version, model_name
-from aircast.stack import free_port
+from aircast_dev.stack import free_port
 
 pytestmark = pytest.mark.e2e
 

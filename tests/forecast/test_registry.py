@@ -25,8 +25,8 @@ from aircast.features import build_features
 from aircast.forecaster import Forecaster
 from aircast.registry import CHALLENGER, CHAMPION, GateMargins, decide
 from aircast.settings import GateSettings, TrainingSettings
-from aircast.stack import Stack
 from aircast.training import TrainingReport, train
+from aircast_dev.stack import Stack
 from tests.forecast import synthetic
 
 TARGET = "pm25fc"

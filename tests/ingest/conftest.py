@@ -11,10 +11,10 @@ import psycopg
 import pytest
 
 from aircast import store
-from aircast.openaq.server import DEFAULT_API_KEY, LocalOpenAQServer
-from aircast.openaq.synthetic import MeasurementSet, synthetic_dataset
 from aircast.settings import OpenAQSettings
-from aircast.stack import Stack
+from aircast_dev.openaq_server import DEFAULT_API_KEY, LocalOpenAQServer
+from aircast_dev.stack import Stack
+from aircast_dev.synthetic import MeasurementSet, synthetic_dataset
 
 END = pd.Timestamp("2025-03-01T00:00:00Z")
 SINCE = END - pd.Timedelta(days=20)

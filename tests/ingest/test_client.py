@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 from aircast.openaq.client import OpenAQAuthError, OpenAQClient, OpenAQError, OpenAQNotFoundError
-from aircast.openaq.server import DEFAULT_API_KEY, Fault, LocalOpenAQServer
-from aircast.openaq.synthetic import MeasurementSet
 from aircast.settings import OpenAQSettings
+from aircast_dev.openaq_server import DEFAULT_API_KEY, Fault, LocalOpenAQServer
+from aircast_dev.synthetic import MeasurementSet
 
 from .conftest import END, client_settings
 

@@ -18,11 +18,11 @@ from aircast.cli import main
 from aircast.openaq.archive import OpenAQArchive, archive_key
 from aircast.openaq.client import OpenAQClient, OpenAQError
 from aircast.openaq.models import Location, Sensor
-from aircast.openaq.server import DEFAULT_API_KEY, Fault, LocalOpenAQServer
-from aircast.openaq.synthetic import MeasurementSet
 from aircast.schemas import validate_measurements
 from aircast.settings import OpenAQSettings
-from aircast.stack import Stack
+from aircast_dev.openaq_server import DEFAULT_API_KEY, Fault, LocalOpenAQServer
+from aircast_dev.stack import Stack
+from aircast_dev.synthetic import MeasurementSet
 
 from .conftest import END, SINCE, client_settings, new_database, snapshot
 from .test_validation import CRAFTED, SENSOR

@@ -8,7 +8,7 @@ import pytest
 
 from aircast import store
 from aircast.openaq.models import Location, Sensor
-from aircast.stack import Stack
+from aircast_dev.stack import Stack
 
 pytestmark = pytest.mark.integration
 

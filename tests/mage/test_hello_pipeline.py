@@ -8,7 +8,7 @@ import uuid
 import psycopg
 import pytest
 
-from aircast.stack import Stack
+from aircast_dev.stack import Stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.mage]
 

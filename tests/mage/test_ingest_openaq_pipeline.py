@@ -11,9 +11,9 @@ import psycopg
 import pytest
 
 from aircast import store
-from aircast.openaq.server import DEFAULT_API_KEY, LocalOpenAQServer
-from aircast.openaq.synthetic import synthetic_dataset
-from aircast.stack import Stack
+from aircast_dev.openaq_server import DEFAULT_API_KEY, LocalOpenAQServer
+from aircast_dev.stack import Stack
+from aircast_dev.synthetic import synthetic_dataset
 
 pytestmark = [pytest.mark.integration, pytest.mark.mage]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from aircast.stack import hatch_env_executable, project_root
+from aircast_dev.stack import hatch_env_executable, project_root
 
 pytestmark = pytest.mark.mage
 

@@ -16,8 +16,8 @@ import numpy as np
 import psycopg
 import pytest
 
-from aircast.settings import StackSettings
-from aircast.stack import READER_ROLE, Stack, choose_backend, running_stack
+from aircast_dev.settings import StackSettings
+from aircast_dev.stack import READER_ROLE, Stack, choose_backend, running_stack
 
 pytestmark = pytest.mark.integration
 

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from aircast.settings import TABLE_START, all_settings_classes, render_readme, settings_table
-from aircast.stack import project_root
+from aircast_dev.config_table import (
+    TABLE_START,
+    all_settings_classes,
+    render_readme,
+    settings_table,
+)
+from aircast_dev.stack import project_root
 
 
 def test_readme_configuration_table_is_current() -> None:

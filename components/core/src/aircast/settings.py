@@ -2,12 +2,11 @@
 
 Every variable is prefixed ``AIRCAST_`` except the names other tools already define
 (``OPENAQ_API_KEY``, ``MLFLOW_TRACKING_URI``, ``AWS_*``). The README's configuration table is
-generated from these classes (``python -m aircast.settings``) and a test keeps it current.
+generated from these classes by the dev kit (``hatch run config-table``) and a test keeps it
+current.
 """
 
 from __future__ import annotations
-
-from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -47,37 +46,6 @@ class DatabaseSettings(_Settings):
         """The URL the read-only paths use."""
         url = self.database_reader_url or self.database_url
         return url.get_secret_value()
-
-
-class StackSettings(_Settings):
-    """The local service stack used by the tests and the demo (``aircast.stack``)."""
-
-    stack: Literal["auto", "containers", "local"] = Field(
-        default="auto",
-        description="Which backend starts the local services: containers (a Docker engine), "
-        "local (PostgreSQL binaries, moto_server, the mlflow env), or auto (containers when "
-        "Docker answers).",
-    )
-    stack_bucket: str = Field(
-        default="aircast-artifacts", description="S3 bucket created for MLflow artifacts."
-    )
-    pg_bindir: str | None = Field(
-        default=None,
-        description="Folder holding initdb/pg_ctl/postgres; discovered when unset.",
-    )
-    stack_state_dir: str | None = Field(
-        default=None,
-        description="Where `aircast stack up` records what it started, for `aircast stack down`. "
-        "Default: $XDG_RUNTIME_DIR/aircast or ~/.cache/aircast.",
-    )
-    mlflow_server_command: str | None = Field(
-        default=None,
-        description="Path of the `mlflow` executable that runs the tracking server; default: "
-        "the one in the `mlflow` Hatch environment.",
-    )
-    stack_ready_timeout: float = Field(
-        default=180.0, description="Seconds to wait for each service to become ready."
-    )
 
 
 class MlflowSettings(BaseSettings):
@@ -207,13 +175,6 @@ class GateSettings(_Settings):
     )
 
 
-# ------------------------------------------------------------------------------------------
-# The README's configuration table is generated from the classes above (and the API's).
-
-TABLE_START = "<!-- config-table:start -->"
-TABLE_END = "<!-- config-table:end -->"
-
-
 def core_settings_classes() -> list[type[BaseSettings]]:
     """Every settings class of the core library, in README order."""
     return [
@@ -223,72 +184,4 @@ def core_settings_classes() -> list[type[BaseSettings]]:
         IngestSettings,
         TrainingSettings,
         GateSettings,
-        StackSettings,
     ]
-
-
-def _env_name(cls: type[BaseSettings], name: str) -> str:
-    field = cls.model_fields[name]
-    alias = field.validation_alias
-    if isinstance(alias, AliasChoices):
-        return str(alias.choices[0])
-    if isinstance(alias, str):
-        return alias
-    prefix = str(cls.model_config.get("env_prefix", ""))
-    return f"{prefix}{name}".upper()
-
-
-def _default_text(cls: type[BaseSettings], name: str) -> str:
-    field = cls.model_fields[name]
-    if field.is_required():
-        return "(required)"
-    value = field.get_default(call_default_factory=True)
-    if value is None:
-        return "unset"
-    if isinstance(value, SecretStr):
-        return "(secret)"
-    if value == "":
-        return "empty"
-    return f"`{value}`"
-
-
-def settings_table(classes: list[type[BaseSettings]]) -> str:
-    """A Markdown table: variable, default, meaning, for every field of ``classes``."""
-    lines = ["| variable | default | meaning |", "|---|---|---|"]
-    for cls in classes:
-        for name, field in cls.model_fields.items():
-            description = (field.description or "").replace("|", "\\|")
-            lines.append(
-                f"| `{_env_name(cls, name)}` | {_default_text(cls, name)} | "
-                f"{description} ({cls.__name__}) |"
-            )
-    return "\n".join(lines)
-
-
-def all_settings_classes() -> list[type[BaseSettings]]:
-    """Core classes plus the API's when the API package is installed."""
-    classes = core_settings_classes()
-    try:
-        from aircast_api.settings import ApiSettings  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:  # pragma: no cover - core installed alone (the Mage image)
-        return classes
-    return [*classes, ApiSettings]
-
-
-def render_readme(text: str) -> str:
-    """``text`` (the README) with its configuration table regenerated."""
-    head, _, rest = text.partition(TABLE_START)
-    _, _, tail = rest.partition(TABLE_END)
-    if not rest:
-        raise ValueError(f"the README has no {TABLE_START} marker")
-    table = settings_table(all_settings_classes())
-    return f"{head}{TABLE_START}\n{table}\n{TABLE_END}{tail}"
-
-
-if __name__ == "__main__":  # pragma: no cover - `hatch run config-table`
-    import sys
-    from pathlib import Path
-
-    readme = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("README.md")
-    readme.write_text(render_readme(readme.read_text()))
-    print(f"configuration table regenerated in {readme}")

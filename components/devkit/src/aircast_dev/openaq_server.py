@@ -12,7 +12,7 @@ malformed bodies, truncated bodies, dropped connections on page N) and read what
 :attr:`LocalOpenAQServer.requests`. Its clock is injectable and its rate window configurable, so
 a "minute" can last one second in a test.
 
-Run it standalone with ``python -m aircast.openaq.server`` (synthetic data).
+Run it standalone with ``python -m aircast_dev.openaq_server`` (synthetic data).
 """
 
 from __future__ import annotations
@@ -34,18 +34,12 @@ import numpy as np
 import pandas as pd
 
 from aircast.openaq.models import Location, Sensor
-from aircast.openaq.synthetic import MeasurementSet
+from aircast.parameters import CATALOGUE
+from aircast_dev.synthetic import MeasurementSet
 
 DEFAULT_API_KEY = "0" * 64
 _SUMMARY_KEYS = ("min", "q02", "q25", "median", "q75", "q98", "max", "avg")
-_PARAMETER_DISPLAY = {
-    "pm25": "PM2.5",
-    "pm10": "PM10",
-    "no2": "NO₂",
-    "o3": "O₃",
-    "temperature": "Temperature (C)",
-    "relativehumidity": "RH (%)",
-}
+_PARAMETER_DISPLAY = {p.name: p.label for p in CATALOGUE}
 
 
 @dataclass(frozen=True)
@@ -574,10 +568,10 @@ def _distance_m(loc: Location, lat: float, lon: float) -> float:
 
 
 def main() -> None:  # pragma: no cover - manual use
-    """Serve the synthetic dataset until Ctrl-C (``python -m aircast.openaq.server``)."""
+    """Serve the synthetic dataset until Ctrl-C (``python -m aircast_dev.openaq_server``)."""
     import argparse
 
-    from aircast.openaq.synthetic import synthetic_dataset
+    from aircast_dev.synthetic import synthetic_dataset
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--port", type=int, default=0)

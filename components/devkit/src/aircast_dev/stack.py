@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aircast.settings import StackSettings
+from aircast_dev.settings import StackSettings
 
 DATABASES = ("aircast", "mlflow", "mage")
 READER_ROLE = "aircast_reader"

@@ -1,6 +1,6 @@
 """`hatch run demo`: the whole system on one machine, through the production code paths.
 
-Steps: start the local stack (:mod:`aircast.stack`) → choose the data source (real OpenAQ when
+Steps: start the local stack (:mod:`aircast_dev.stack`) → choose the data source (real OpenAQ when
 ``OPENAQ_API_KEY`` is set, otherwise the local OpenAQ-compatible server with its synthetic
 dataset, or an OpenAQ CSV export) → run the Mage pipeline ``ingest_openaq`` → run the Mage
 pipeline ``train_forecaster`` (the gate makes the first model ``champion``) → start the API →
@@ -27,7 +27,7 @@ from typing import Any
 
 from rich.console import Console
 
-from aircast.stack import (
+from aircast_dev.stack import (
     Stack,
     StackError,
     hatch_env_executable,
@@ -207,8 +207,8 @@ class Demo:
             selection["parameters"] = "pm25,temperature,relativehumidity"
             return "real OpenAQ data (api.openaq.org, OPENAQ_API_KEY)", selection
 
-        from aircast.openaq.server import DEFAULT_API_KEY, LocalOpenAQServer
-        from aircast.openaq.synthetic import synthetic_dataset
+        from aircast_dev.openaq_server import DEFAULT_API_KEY, LocalOpenAQServer
+        from aircast_dev.synthetic import synthetic_dataset
 
         dataset = synthetic_dataset(seed=0, months=max(2, opts.lookback_days // 30 + 1))
         server = self._exit.enter_context(LocalOpenAQServer(dataset))
