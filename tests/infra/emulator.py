@@ -16,6 +16,7 @@ The harness behind tests/infra/test_apply.py, usable on its own:
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -83,26 +84,27 @@ class EmulatorError(RuntimeError):
 # --- The emulator --------------------------------------------------------------------------------
 
 
+@functools.cache
 def emulator_python() -> Path:
-    """Python of the `tf` Hatch environment, which has moto[server] (or the running one's)."""
-    if (Path(sys.executable).parent / "moto_server").exists():
-        return Path(sys.executable)
+    """Python of the `tf` Hatch environment, where hatch.toml declares moto[server]."""
     hatch = shutil.which("hatch")
     if hatch is None:
         raise tfcheck.ToolMissingError("the emulator needs the `tf` Hatch env: install hatch")
     clean = {k: v for k, v in os.environ.items() if not k.startswith("HATCH_ENV")}
     clean.pop("VIRTUAL_ENV", None)
+    # `hatch run` (not `env find`) brings an older tf environment up to date with hatch.toml.
     found = subprocess.run(
-        [hatch, "env", "find", "tf"],
+        [hatch, "run", "tf:python", "-c", "import moto, sys; print(sys.executable)"],
         cwd=tfcheck.REPO,
         capture_output=True,
         text=True,
         check=False,
         env=clean,
-    ).stdout.strip()
-    if not (Path(found) / "bin" / "moto_server").exists():
-        raise tfcheck.ToolMissingError("moto is missing: run `hatch env create tf`")
-    return Path(found) / "bin" / "python"
+        timeout=600,
+    )
+    if found.returncode != 0:
+        raise tfcheck.ToolMissingError(f"moto is missing from the `tf` Hatch env:\n{found.stderr}")
+    return Path(found.stdout.strip().splitlines()[-1])
 
 
 def _free_port() -> int:
