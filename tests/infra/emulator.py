@@ -1,6 +1,6 @@
 """`terraform apply` of an environment against a local AWS emulator (moto in server mode).
 
-The harness behind tests/infra/test_apply.py, usable on its own:
+The harness behind tests/infra/test_terraform_apply.py, usable on its own:
 
     hatch run python tests/infra/emulator.py dev      # apply, re-plan, destroy; print timings
 

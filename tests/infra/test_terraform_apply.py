@@ -6,7 +6,7 @@ lift deletion protection where the environment has it (the documented destroy pr
 destroy; record what is left. The tests below assert on those records, so a failure names the
 environment and the property. What the emulator cannot do is in emulator_gaps.toml.
 
-Alone: `hatch run python -m pytest tests/infra/test_apply.py -q`.
+Alone: `hatch run python -m pytest tests/infra/test_terraform_apply.py -q`.
 """
 
 from __future__ import annotations
@@ -210,7 +210,7 @@ def read_leftovers(emu: emulator.Emulator) -> tuple[dict[str, list[str]], list[s
 # --- The runs ----------------------------------------------------------------------------------
 
 # The documented destroy procedure for a protected environment: lift the protection, apply, destroy.
-LIFT_PROTECTION = """# Test-only (tests/infra/test_apply.py): step 1 of destroying a protected env.
+LIFT_PROTECTION = """# Test-only (tests/infra/test_terraform_apply.py): destroy step 1.
 module "aircast" {
   db = { deletion_protection = false, final_snapshot = true }
 }
@@ -249,10 +249,10 @@ def _deploy(env: str, scratch: Path) -> Run:
     return run
 
 
-@pytest.fixture(scope="module")
-def runs() -> Iterator[dict[str, Run]]:
-    _require(tfcheck.terraform)
-    _require(emulator.emulator_python)
+_STARTED: list[concurrent.futures.Future[dict[str, Run]]] = []
+
+
+def _deploy_all() -> dict[str, Run]:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="aircast-apply-") as tmp:
         scratches = {env: Path(tmp, env) for env in ENVS}
@@ -262,12 +262,39 @@ def runs() -> Iterator[dict[str, Run]]:
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(ENVS)) as pool:
             futures = {env: pool.submit(_deploy, env, scratches[env]) for env in ENVS}
             done = {env: future.result() for env, future in futures.items()}
-        # The cost of the apply tests, printed in the run's summary (tests/infra/conftest.py).
-        TIMINGS.append(f"apply tests: {time.monotonic() - started:.0f} s in all")
-        for run in done.values():
-            steps = ", ".join(f"{s.name} {s.seconds:.0f} s" for s in run.steps.values())
-            TIMINGS.append(f"  envs/{run.env}: {steps}")
-        yield done
+    # The cost of the apply tests, printed in the run's summary (tests/infra/conftest.py).
+    TIMINGS.append(f"apply tests: {time.monotonic() - started:.0f} s in all")
+    for run in done.values():
+        steps = ", ".join(f"{s.name} {s.seconds:.0f} s" for s in run.steps.values())
+        TIMINGS.append(f"  envs/{run.env}: {steps}")
+    return done
+
+
+def start_runs() -> concurrent.futures.Future[dict[str, Run]] | None:
+    """Start every environment's runs in the background (once); None when a tool is missing.
+
+    tests/infra/conftest.py starts them as soon as the session is collected, so that they wait
+    on the provider's polling delays while test_infra.py's terraform tests use the CPU.
+    """
+    if not _STARTED:
+        try:
+            tfcheck.terraform()
+            emulator.emulator_python()
+        except tfcheck.ToolMissingError:
+            return None
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        _STARTED.append(pool.submit(_deploy_all))
+        pool.shutdown(wait=False)
+    return _STARTED[0]
+
+
+@pytest.fixture(scope="module")
+def runs() -> dict[str, Run]:
+    _require(tfcheck.terraform)
+    _require(emulator.emulator_python)
+    future = start_runs()
+    assert future is not None
+    return future.result()
 
 
 def _failed(run: Run, name: str) -> str:
