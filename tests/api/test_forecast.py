@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
@@ -38,6 +39,66 @@ def test_single_forecast_matches_the_forecaster(client: TestClient, forecaster: 
     )
     expected = forecaster.predict(features)
     assert [row["point"] for row in body["forecasts"]] == pytest.approx(expected["point"].tolist())
+
+
+def test_overlapping_series_forecast_equals_the_training_path(
+    client: TestClient, forecaster: Forecaster
+) -> None:
+    """Several values in one hour, one rule on both paths: a caller's overlapping series (and
+    the same history in a batch) forecast exactly what training computes on the measurement
+    rows they stand for, duplicated hours and all (build_features over the whole history)."""
+    body = history_body(hours=200)
+    main = body["history"][0]["values"]
+    # a second source for the last 30 hours: other values, some nulls, ending 2 h earlier
+    rng = np.random.default_rng(3)
+    extra: list[float | None] = [round(float(v), 3) for v in rng.gamma(2, 8, 30)]
+    extra[5] = extra[17] = None
+    end_extra = END - pd.Timedelta(hours=2)
+    body["history"].append({"parameter": "pm25", "end": end_extra.isoformat(), "values": extra})
+    single = client.post("/v1/forecast", json=body)
+    batch = client.post("/v1/forecast:batch", json={"locations": [body]})
+    assert single.status_code == 200, single.text
+    assert batch.status_code == 200, batch.text
+
+    rows = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "datetime": pd.date_range(end=END, periods=len(main), freq="h", tz="UTC"),
+                    "value": main,
+                }
+            ),
+            pd.DataFrame(
+                {
+                    "datetime": pd.date_range(end=end_extra, periods=30, freq="h", tz="UTC"),
+                    "value": pd.array(extra, dtype="Float64").to_numpy(np.float64, na_value=np.nan),
+                }
+            ),
+        ]
+    ).assign(location_id=1, parameter="pm25")
+    grid = build_features(rows, locations_frame([1]), forecaster.spec)
+    expected = forecaster.predict(grid[grid["issue_time"] == END])
+    for got in (single.json(), batch.json()["items"][0]["forecast"]):
+        assert got["issue_time"] == "2024-03-01T12:00:00Z"
+        assert [row["point"] for row in got["forecasts"]] == expected["point"].tolist()
+        assert [row["p10"] for row in got["forecasts"]] == expected["p10"].tolist()
+        assert [row["p90"] for row in got["forecasts"]] == expected["p90"].tolist()
+
+
+def test_caller_supplied_forecasts_report_the_age_of_their_data(client: TestClient) -> None:
+    """Not stale-checked (a 2024 history is forecast), but its age is said: hours from the
+    issue hour to now, in a single forecast and in each batch item."""
+    before = pd.Timestamp.now(tz="UTC")
+    single = client.post("/v1/forecast", json=history_body()).json()
+    gappy = history_body()
+    gappy["history"][0]["values"][-2:] = [None, None]  # issue time two hours earlier
+    batch = client.post("/v1/forecast:batch", json={"locations": [history_body(), gappy]}).json()
+    after = pd.Timestamp.now(tz="UTC")
+    low, high = ((moment - END) / pd.Timedelta(hours=1) for moment in (before, after))
+    ages = [single["data_age_hours"]] + [i["forecast"]["data_age_hours"] for i in batch["items"]]
+    assert low - 0.001 <= ages[0] <= high + 0.001
+    assert low - 0.001 <= ages[1] <= high + 0.001
+    assert low + 2 - 0.001 <= ages[2] <= high + 2 + 0.001
 
 
 @pytest.mark.parametrize(("horizons", "expected"), [("3..5", [3, 4, 5]), ("5..3", [3, 4, 5])])

@@ -1,10 +1,11 @@
 """Caller-supplied histories on hourly windows, checked against a plain per-value oracle.
 
-The rules (README, "POST /v1/forecast"): a value's hour is its series' ``end`` truncated to
-the hour minus its distance from the end; nulls are missing hours; when several series of one
-parameter cover an hour, the later series' non-null value wins; parameters the model does not
-use are ignored; the issue time is the newest hour with a non-null target value; a location
-with fewer observed target hours than required among the 24 up to it is not forecast.
+The rules (docs/api.md, "Caller-supplied histories"): a value's hour is its series' ``end``
+truncated to the hour minus its distance from the end; nulls are missing hours; when several
+series of one parameter cover an hour, it takes the mean of their non-null values (the
+training grid's rule, aircast.features.hourly_values); parameters the model does not use are
+ignored; the issue time is the newest hour with a non-null target value; a location with
+fewer observed target hours than required among the 24 up to it is not forecast.
 """
 
 from __future__ import annotations
@@ -61,15 +62,18 @@ def _oracle(items: list[LocationHistory]) -> tuple[list[str], list[int], np.ndar
     hours = history_hours(SPEC)
     reasons, picked, windows, issues = [], [], [], []
     for item in items:
-        observed: dict[tuple[int, int], float] = {}
+        given: dict[tuple[int, int], list[float]] = {}
         for series in item.history:
             if series.parameter not in SPEC.parameters:
                 continue
             code = SPEC.parameters.index(series.parameter)
             end = int(series.end.timestamp()) // 3600
             for position, value in enumerate(series.values):
-                if value is not None:  # a later series' value replaces an earlier one
-                    observed[code, end - (len(series.values) - 1 - position)] = value
+                if value is not None:
+                    hour = end - (len(series.values) - 1 - position)
+                    given.setdefault((code, hour), []).append(value)
+        # several values of one hour: their mean, summed in request order
+        observed = {key: sum(values) / len(values) for key, values in given.items()}
         target_hours = [hour for code, hour in observed if code == 0]
         if not target_hours:
             reasons.append("no pm25 values")
@@ -115,6 +119,40 @@ def test_every_rule_is_exercised_by_the_random_histories() -> None:
     """The generator above reaches each case the oracle distinguishes."""
     reasons = [r for seed in range(6) for r in _oracle(_random_items(seed, 40))[0]]
     assert {"", "no pm25 values", "history too short"} <= set(reasons)
+    # hours given several different non-null values, where the mean rule decides
+    shared = 0
+    for seed in range(6):
+        for item in _random_items(seed, 40):
+            given: dict[tuple[str, int], set[float]] = {}
+            for series in item.history:
+                end = int(series.end.timestamp()) // 3600
+                for position, value in enumerate(series.values):
+                    if value is not None:
+                        hour = end - (len(series.values) - 1 - position)
+                        given.setdefault((series.parameter, hour), set()).add(value)
+            shared += sum(len(values) > 1 for values in given.values())
+    assert shared > 100
+
+
+def test_an_hour_given_twice_takes_the_mean_of_its_non_null_values() -> None:
+    """Two overlapping pm25 series: an hour with two values gets their mean, an hour with a
+    value and a null keeps the value, whichever series comes first."""
+    hours = 30
+    first = [10.0] * hours
+    second: list[float | None] = [30.0, None, 50.0]  # the last three hours again
+    for order in ((first, second), (second, first)):
+        item = LocationHistory.model_validate(
+            {
+                "history": [
+                    {"parameter": "pm25", "end": END.isoformat(), "values": values}
+                    for values in order
+                ]
+            }
+        )
+        _, batch, _ = history_windows(SPEC, [item], MIN_RECENT)
+        assert batch is not None
+        assert batch.windows[0, 0, -3:].tolist() == [20.0, 10.0, 30.0]
+        assert batch.windows[0, 0, -4] == 10.0
 
 
 def test_a_series_end_outside_the_supported_years_is_refused() -> None:

@@ -36,6 +36,16 @@ API_KEY = "contract-test-key"
 END = pd.Timestamp("2025-06-01T12:00:00Z")
 SPEC = FeatureSpec(target="pm25", lags=(1, 2, 3, 24), windows=(3, 24), diffs=(1,))
 SHORT_LOCATION = 900_004  # has only a few hours of pm25: forecasts answer 409
+STALE_LOCATION = 900_003  # its measurements stop STALE_BY before END: forecasts answer 409
+STALE_BY = pd.Timedelta(days=10)
+
+
+def max_data_age_hours() -> float:
+    """AIRCAST_API_MAX_DATA_AGE_HOURS for the live API: END (in the past) is current by a
+    margin of days, so the seeded locations are forecast and STALE_LOCATION is stale."""
+    return (pd.Timestamp.now(tz="UTC") - END) / pd.Timedelta(hours=1) + 24 * 5
+
+
 DATABASE = "aircast_api_contract"
 
 
@@ -71,13 +81,16 @@ def _raw(dataset_locations: list, measurements: pd.DataFrame) -> pd.DataFrame:  
 
 
 def seed(conninfo: str) -> list[int]:
-    """Migrate and fill the database: three full locations and one with a short history."""
+    """Migrate and fill the database: two current locations, one whose measurements stopped
+    days before the others (stale) and one with a short history."""
     store.upgrade(conninfo, reader_role="aircast_reader")
     data = synthetic_dataset(seed=7, n_locations=4, end=END, months=1, bad_values=0)
     raw = _raw(data.locations, data.measurements)
     short = raw["location_id"] == SHORT_LOCATION
     recent = raw["datetime"] > END - pd.Timedelta(hours=4)
-    raw = raw[~short | recent]
+    stale = raw["location_id"] == STALE_LOCATION
+    stopped = raw["datetime"] <= END - STALE_BY
+    raw = raw[(~short | recent) & (~stale | stopped)]
     register_locations(conninfo, data.locations)
     with psycopg.connect(conninfo) as conn:
         store_raw(conn, raw, source="synthetic")
@@ -140,6 +153,7 @@ def live_api(stack: Stack) -> Iterator[LiveApi]:
         "AIRCAST_API_KEYS": hashlib.sha256(API_KEY.encode()).hexdigest(),
         "AIRCAST_MODEL_POLL_SECONDS": "1",
         "AIRCAST_API_LOG_LEVEL": "WARNING",
+        "AIRCAST_API_MAX_DATA_AGE_HOURS": f"{max_data_age_hours():.1f}",
     }
     process = subprocess.Popen(
         [

@@ -6,7 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aircast.features import FeatureSpec, build_features, build_targets, history_hours
+from aircast.features import (
+    FeatureSpec,
+    build_features,
+    build_targets,
+    history_hours,
+    hourly_values,
+    scatter_windows,
+    series_windows,
+)
 from tests.forecast import synthetic
 
 SPEC = FeatureSpec(covariates=("no2", "temperature"))
@@ -210,3 +218,52 @@ def test_spec_round_trips() -> None:
     old = {k: v for k, v in SPEC.to_dict().items() if k != "covariate_diffs"}
     assert FeatureSpec.from_dict(old).covariate_diffs == ()
     assert SPEC.unit == "µg/m³"
+
+
+def _random_series(rng: np.random.Generator, rows: int, shared: bool) -> tuple[np.ndarray, ...]:
+    """Series for series_windows: one per (row, parameter), or several sharing rows."""
+    count = rows * 3 * (2 if shared else 1)
+    keys = np.arange(count) % (rows * 3)
+    row, code = keys // 3, keys % 3
+    length = rng.integers(1, 2 * history_hours(SPEC), count)
+    stop = np.cumsum(length)
+    value = rng.gamma(2, 10, int(stop[-1]))
+    value[rng.random(len(value)) < 0.2] = np.nan
+    back = rng.integers(-10, history_hours(SPEC) + 10, count)
+    return row, code, back, stop - length, stop, value
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_series_windows_equal_their_values_scattered_one_by_one(shared: bool) -> None:
+    """The one window builder: a series placed as a block equals its values placed one by one
+    (hourly_values reducing each hour), with or without several series on one window row."""
+    rng = np.random.default_rng(11)
+    row, code, back, start, stop, value = _random_series(rng, 30, shared)
+    got = series_windows(row, code, back, start, stop, value, 30, SPEC)
+    length = stop - start
+    hours_back = np.repeat(back + length - 1, length) - (
+        np.arange(len(value)) - np.repeat(start, length)
+    )
+    expected = scatter_windows(
+        np.repeat(row, length), np.repeat(code, length), hours_back, value, 30, SPEC
+    )
+    np.testing.assert_array_equal(got, expected)
+    assert np.isfinite(got).sum() > 1000
+
+
+def test_one_rule_for_several_values_in_one_hour() -> None:
+    """hourly_values: the mean of the non-null values of an hour, NaN when it has none; the
+    training grid applies it to duplicated measurement rows."""
+    got = hourly_values(np.array([0, 0, 0, 2, 3]), np.array([1.0, np.nan, 4.0, np.nan, 7.0]), 4)
+    np.testing.assert_array_equal(got, [2.5, np.nan, np.nan, 7.0])
+    times = pd.date_range("2025-01-01T00:00Z", periods=3, freq="h")
+    m = pd.DataFrame(
+        {
+            "location_id": 1,
+            "parameter": "pm25",
+            "datetime": [*times, times[-1], times[-1]],
+            "value": [1.0, 2.0, 3.0, 6.0, np.nan],
+        }
+    )
+    f = build_features(m, LOCATION, SPEC).set_index("issue_time")
+    assert f.loc[times[-1], "y_lag_0"] == 4.5

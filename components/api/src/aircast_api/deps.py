@@ -12,9 +12,22 @@ from fastapi.security import APIKeyHeader
 from aircast_api.coalesce import ForecastCoalescer
 from aircast_api.forecast_cache import ForecastCache
 from aircast_api.history import HistoryReader
-from aircast_api.lifecycle import ModelLifecycle, Served
+from aircast_api.lifecycle import ModelLifecycle
 from aircast_api.problems import ProblemError
+from aircast_api.service import ForecastService, served_model
 from aircast_api.settings import ApiSettings
+
+__all__ = [
+    "CacheDep",
+    "CoalescerDep",
+    "LifecycleDep",
+    "ReaderDep",
+    "ServiceDep",
+    "SettingsDep",
+    "require_api_key",
+    "require_api_key_unless_open",
+    "served_model",
+]
 
 api_key_header = APIKeyHeader(
     name="X-API-Key",
@@ -54,7 +67,14 @@ async def get_coalescer(request: Request) -> ForecastCoalescer:
     return coalescer
 
 
+async def get_service(request: Request) -> ForecastService:
+    """The forecast service (every forecast route's one call)."""
+    service: ForecastService = request.app.state.service
+    return service
+
+
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
+ServiceDep = Annotated[ForecastService, Depends(get_service)]
 CoalescerDep = Annotated[ForecastCoalescer, Depends(get_coalescer)]
 CacheDep = Annotated[ForecastCache, Depends(get_forecast_cache)]
 LifecycleDep = Annotated[ModelLifecycle, Depends(get_lifecycle)]
@@ -106,25 +126,3 @@ async def require_api_key_unless_open(
     """Like :func:`require_api_key`, but waived when health routes are configured open."""
     if not settings.api_open_health:
         _check_key(settings, key)
-
-
-def served_model(lifecycle: ModelLifecycle, parameter: str) -> Served:
-    """The model served for ``parameter``; 404 when not configured, 503 when not loaded."""
-    slot = lifecycle.slots.get(parameter)
-    if slot is None:
-        raise ProblemError(
-            404,
-            "parameter-not-served",
-            "Parameter not served",
-            f"This API serves {', '.join(lifecycle.slots)}; not {parameter}.",
-        )
-    served = slot.served
-    if served is None:
-        raise ProblemError(
-            503,
-            "model-unavailable",
-            "No model loaded",
-            f"No {slot.name}@{slot.alias} model is loaded yet; see /readyz, retry later.",
-            headers={"Retry-After": "5"},
-        )
-    return served

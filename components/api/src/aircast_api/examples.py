@@ -50,6 +50,7 @@ _FORECAST = {
     "model_version": 7,
     "issue_time": "2024-03-01T12:00:00Z",
     "forecasts": _HORIZONS,
+    "data_age_hours": 0.42,
 }
 
 _LOCATION_HISTORY = {
@@ -106,6 +107,7 @@ RESPONSES: dict[str, Any] = {
                 "longitude": -104.9903,
                 "country": "US",
                 "latest": {"datetime": "2024-03-01T12:00:00Z", "value": 13.6},
+                "newest_observation": "2024-03-01T12:00:00Z",
             }
         ],
         "next_cursor": "2178",

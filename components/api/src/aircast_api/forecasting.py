@@ -19,9 +19,15 @@ from typing import Any
 import numpy as np
 import orjson
 
-from aircast.features import FeatureSpec, history_hours, scatter_windows, window_features
+from aircast.features import (
+    FeatureSpec,
+    scatter_windows,
+    series_windows,
+    window_features,
+)
 from aircast.forecaster import Forecaster
 from aircast_api.air_quality import HOURLY_AQI_TEMPLATE, horizon_readings
+from aircast_api.history import StoredLocation
 from aircast_api.lifecycle import Served
 from aircast_api.models import LocationHistory
 
@@ -55,13 +61,11 @@ class HorizonRange:
 
 def spec_of(served: Served) -> FeatureSpec:
     """The feature spec the served model was trained with."""
-    spec: FeatureSpec = served.model.forecaster.spec
-    return spec
+    return served.model.forecaster.spec
 
 
 def _forecaster(served: Served) -> Forecaster:
-    forecaster: Forecaster = served.model.forecaster
-    return forecaster
+    return served.model.forecaster
 
 
 def _iso_hours(hours: np.ndarray) -> list[str]:
@@ -198,15 +202,15 @@ def _rows_template(issue_hour: int, horizons: tuple[int, ...], with_aqi: bool) -
 
 def stored_windows(
     served: Served,
-    location: Any,
+    location: StoredLocation,
     series: Mapping[str, tuple[np.ndarray, np.ndarray]],
     min_recent_hours: int,
 ) -> Windows:
     """The window of one stored location, from the history read for it.
 
-    ``location`` is a :class:`aircast_api.history.StoredLocation` whose ``latest_datetime`` is
-    the issue time; ``series`` maps a parameter to its (hours since the epoch, values) arrays,
-    as :meth:`aircast_api.history.HistoryReader.forecast_input` reads them. Raises
+    The hour of ``location.latest_datetime`` is the issue time; ``series`` maps a parameter to
+    its (hours since the epoch, values) arrays, as
+    :meth:`aircast_api.history.HistorySession.series` reads them. Raises
     :class:`UnforecastableError` when the history is too short.
     """
     spec = spec_of(served)
@@ -255,28 +259,44 @@ def forecast_histories(
     items: Sequence[LocationHistory],
     horizons: HorizonRange,
     min_recent_hours: int,
+    now: float,
 ) -> list[dict[str, Any] | str]:
     """Forecasts for caller-supplied histories, in request order.
 
-    Each result is a forecast document, or a string saying why that item has none. All items
-    go through one :func:`aircast.features.window_features` and one predict; each item is its
-    own row, so a location id may appear more than once.
+    Each result is a forecast document (with its ``data_age_hours`` at ``now``, seconds since
+    the epoch), or a string saying why that item has none. All items go through one
+    :func:`aircast.features.window_features` and one predict; each item is its own row, so a
+    location id may appear more than once.
     """
     results, windows, picked = history_windows(spec_of(served), items, min_recent_hours)
     if windows is not None:
         documents = forecast_windows(served, parameter, windows, horizons)
+        add_data_age(documents, windows.issue_hour, now)
         for i, document in zip(picked, documents, strict=True):
             results[i] = document
     return results
+
+
+def add_data_age(documents: Sequence[dict[str, Any]], issue_hour: np.ndarray, now: float) -> None:
+    """Set each document's ``data_age_hours``: hours from its issue hour to ``now``.
+
+    ``issue_hour`` is in hours since the epoch, one per document; ``now`` in seconds. The
+    issue hour is the newest observation a forecast uses, so this is the age of its data.
+    """
+    if not len(documents):
+        return
+    ages = np.round(now / 3600 - np.asarray(issue_hour, dtype=np.float64), 3).tolist()
+    for document, age in zip(documents, ages, strict=True):
+        document["data_age_hours"] = age
 
 
 @dataclass(frozen=True)
 class _Series:
     """The caller's series of the parameters the model uses, in request order.
 
-    Series ``s`` fills window row ``row[s]`` (location index x parameters + parameter code)
-    with ``value[start[s]:stop[s]]`` (NaN for null), the last of which is for hour
-    ``end[s]`` (hours since the epoch).
+    Series ``s`` is of window row ``row[s]`` (location index x parameters + parameter code);
+    its values are ``value[start[s]:stop[s]]`` (NaN for null), one per hour, the last of which
+    is for hour ``end[s]`` (hours since the epoch).
     """
 
     row: np.ndarray
@@ -330,37 +350,27 @@ class _Series:
             (k >= 0) & (last >= self.start), self.end - (self.stop - 1 - last), -1
         ).astype(np.int64)
 
-    def windows(self, issue: np.ndarray, n_params: int, hours: int) -> np.ndarray:
-        """The ``(locations, n_params, hours)`` windows ending at each location's ``issue``.
+    def windows(self, issue: np.ndarray, spec: FeatureSpec) -> np.ndarray:
+        """The ``(locations, parameters, history_hours(spec))`` windows ending at ``issue``.
 
-        A series' values are consecutive hours, so its part inside the window is one slice,
-        copied as one block. When several series of one parameter cover an hour, the last
-        non-null value in request order wins (a null never erases a value).
+        Built by :func:`aircast.features.series_windows`, the feature builder's own: only each
+        series' part inside its location's window is touched, and an hour covered by several
+        series of one parameter gets the mean of their non-null values, as on the training
+        grid. A location without an issue hour (-1) gets an empty window.
         """
-        count = len(issue)
-        series_issue = issue[self.row // n_params]
-        # value i of a series falls in window column i + shift; the window is 0..hours-1
-        shift = hours - 1 - series_issue + self.end - (self.stop - 1)
-        low = np.maximum(self.start, -shift)
-        high = np.minimum(self.stop, hours - shift)
-        flat = np.full((count * n_params, hours), np.nan)
-        written = np.zeros(count * n_params, dtype=bool)
-        copy = (series_issue >= 0) & (high > low)
-        for at, lo, hi, move in zip(
-            self.row[copy].tolist(),
-            low[copy].tolist(),
-            high[copy].tolist(),
-            shift[copy].tolist(),
-            strict=True,
-        ):
-            block = self.value[lo:hi]
-            if written[at]:  # another series of this parameter came first
-                given = ~np.isnan(block)
-                flat[at, lo + move : hi + move][given] = block[given]
-            else:
-                flat[at, lo + move : hi + move] = block
-                written[at] = True
-        return flat.reshape(count, n_params, hours)
+        n_params = len(spec.parameters)
+        location = self.row // n_params
+        series_issue = issue[location]
+        return series_windows(
+            np.where(series_issue >= 0, location, -1),
+            self.row % n_params,
+            series_issue - self.end,
+            self.start,
+            self.stop,
+            self.value,
+            len(issue),
+            spec,
+        )
 
 
 def history_windows(
@@ -380,7 +390,7 @@ def history_windows(
     issue = np.full(count, -1, dtype=np.int64)
     target = given.row % n_params == 0
     np.maximum.at(issue, given.row[target] // n_params, given.newest()[target])
-    windows = given.windows(issue, n_params, history_hours(spec))
+    windows = given.windows(issue, spec)
     # observed target hours among the 24 up to the issue time (the window's last columns)
     recent = np.count_nonzero(~np.isnan(windows[:, 0, -RECENT_WINDOW_HOURS:]), axis=1)
     results: list[dict[str, Any] | str] = []
@@ -409,9 +419,7 @@ def history_windows(
 
 def stale_seconds(served: Served, now: datetime | None = None) -> float | None:
     """Seconds since the served model was trained (None when unknown)."""
-    trained_at = getattr(served.model, "trained_at", None)
-    if trained_at is None:
-        return None
+    trained_at = served.model.trained_at
     moment = now or datetime.now(UTC)
     if trained_at.tzinfo is None:
         trained_at = trained_at.replace(tzinfo=UTC)

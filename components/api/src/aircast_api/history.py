@@ -8,12 +8,14 @@ more CPU than the query and, under load, waited on the GIL.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
+from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -99,43 +101,50 @@ class HistoryReader:
             rows = await cur.fetchall()
         return [StoredLocation.from_row(row) for row in rows]
 
-    async def forecast_input(
-        self,
-        location_id: int,
-        parameter: str,
-        parameters: tuple[str, ...],
-        hours: int,
-        cached: Callable[[StoredLocation], bytes | None] | None = None,
-    ) -> tuple[StoredLocation | None, Series, bytes | None]:
-        """The location (None if unknown), its recent history, or a cached forecast.
-
-        The history is the last ``hours`` hours of ``parameters`` ending at the newest
-        ``parameter`` value (inclusive), as one (hours, values) pair of arrays per parameter,
-        read on the same pooled connection. When ``cached(location)`` returns a rendered
-        forecast, the history is not read and that forecast is returned instead.
-        """
-        location_sql, location_args = store.location_query(parameter, location_id)
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[HistorySession]:
+        """One pooled connection for the reads of one stored-location forecast."""
         async with self.pool.connection() as conn:
-            async with conn.cursor(row_factory=dict_row) as cur:
-                await cur.execute(location_sql, location_args)
-                row = await cur.fetchone()
-            if row is None:
-                return None, {}, None
-            location = StoredLocation.from_row(row)
-            if location.latest_datetime is None:
-                return location, {}, None
-            body = cached(location) if cached is not None else None
-            if body is not None:
-                return location, {}, body
-            sql, args = store.hourly_series_query(
-                parameters,
-                location_id,
-                since=location.latest_datetime - timedelta(hours=hours),
-                until=location.latest_datetime,
-            )
-            cursor = await conn.execute(sql, args)
-            rows = await cursor.fetchall()
-        series: Series = {
+            yield HistorySession(conn)
+
+
+class HistorySession:
+    """The reads of one stored-location forecast, on one pooled connection.
+
+    Two steps, so the caller decides between them (unknown location, stale data, a reusable
+    forecast) without reading the history it will not use.
+    """
+
+    def __init__(self, conn: AsyncConnection[Any]) -> None:
+        self._conn = conn
+
+    async def location(self, location_id: int, parameter: str) -> StoredLocation | None:
+        """The location with its newest ``parameter`` measurement (None if unknown)."""
+        sql, args = store.location_query(parameter, location_id)
+        async with self._conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(sql, args)
+            row = await cur.fetchone()
+        return None if row is None else StoredLocation.from_row(row)
+
+    async def series(
+        self, location: StoredLocation, parameters: tuple[str, ...], hours: int
+    ) -> Series:
+        """The last ``hours`` hours of ``parameters`` up to the newest measurement (inclusive).
+
+        One (hours since the epoch, values) pair of arrays per parameter, in time order; the
+        store's own query, so the same sensor and hours as training.
+        """
+        if location.latest_datetime is None:
+            return {}
+        sql, args = store.hourly_series_query(
+            parameters,
+            location.location_id,
+            since=location.latest_datetime - timedelta(hours=hours),
+            until=location.latest_datetime,
+        )
+        cursor = await self._conn.execute(sql, args)
+        rows = await cursor.fetchall()
+        return {
             name: (
                 np.asarray(when, dtype=np.int64),
                 # a NULL value (None) becomes NaN
@@ -143,4 +152,3 @@ class HistoryReader:
             )
             for name, when, values in rows
         }
-        return location, series, None

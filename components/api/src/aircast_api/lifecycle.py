@@ -18,13 +18,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
+from aircast.registry import LoadedModel
 from aircast_api import metrics
 
 _log = logging.getLogger("aircast_api.lifecycle")
 
-LoadModel = Callable[[str, str], Any]
+LoadModel = Callable[[str, str], LoadedModel]
 ChampionVersion = Callable[[str], "int | None"]
 
 
@@ -32,7 +32,7 @@ ChampionVersion = Callable[[str], "int | None"]
 class Served:
     """A fully loaded model version; never mutated after construction."""
 
-    model: Any  # aircast.registry.LoadedModel
+    model: LoadedModel
     loaded_at: datetime
 
     @property

@@ -19,6 +19,7 @@ from aircast_api.lifecycle import ModelLifecycle
 from aircast_api.middleware import RequestMiddleware
 from aircast_api.routes import forecast, health, locations, model, nowcast
 from aircast_api.routes import metrics as metrics_route
+from aircast_api.service import ForecastService
 from aircast_api.settings import ApiSettings
 
 ALIAS = "champion"
@@ -71,6 +72,13 @@ def create_app(
             DatabaseSettings().reader_url(),
             pool_size=settings.api_db_pool_size,
             timeout=settings.api_db_timeout_seconds,
+        )
+        app.state.service = ForecastService(
+            settings,
+            app.state.lifecycle,
+            app.state.reader,
+            cache=app.state.forecast_cache,
+            coalescer=app.state.coalescer,
         )
         await app.state.reader.open()
         app.state.lifecycle.start()

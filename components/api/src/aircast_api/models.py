@@ -148,6 +148,11 @@ class ModelInfo(_Output):
     name: str
     version: int
     alias: str
+    kind: Literal["catboost", "baseline"] = Field(
+        default="catboost",
+        description="`catboost`: a trained model; `baseline`: the persistence / recent-mean "
+        "combination served before there is history enough to train (no trees).",
+    )
     run_id: str
     trained_at: dt.datetime | None
     loaded_at: dt.datetime
@@ -176,6 +181,10 @@ class LocationOut(_Output):
     longitude: float | None
     country: str | None
     latest: Latest | None = Field(description="Newest measurement of `parameter`, if any.")
+    newest_observation: dt.datetime | None = Field(
+        description="Hour-ending UTC time of the newest stored `parameter` measurement (null: "
+        "none yet). A forecast needs it within `AIRCAST_API_MAX_DATA_AGE_HOURS` of now.",
+    )
 
 
 class LocationPage(_Output):
@@ -209,6 +218,12 @@ class Forecast(_Output):
         description="Hour-ending UTC time of the newest observation the forecast uses."
     )
     forecasts: list[HorizonForecast]
+    data_age_hours: float = Field(
+        description="Hours from the newest observation the forecast uses to when it was "
+        "served (negative if that observation is stamped after the server's clock). Stored "
+        "locations older than `AIRCAST_API_MAX_DATA_AGE_HOURS` are refused (409 stale-data); "
+        "caller-supplied histories are not, but report their age the same way."
+    )
 
 
 class Series(_Input):
@@ -241,8 +256,8 @@ class LocationHistory(_Input):
         min_length=1,
         max_length=12,
         description="Series of the location's parameters. Series of one parameter may "
-        "overlap: an hour takes the last non-null value in request order. Parameters the "
-        "model does not use are ignored.",
+        "overlap: an hour takes the mean of their non-null values (the training rule). "
+        "Parameters the model does not use are ignored.",
     )
 
 

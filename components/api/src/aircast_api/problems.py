@@ -2,13 +2,14 @@
 
 Routes raise :class:`ProblemError`; the handlers registered by :func:`install` turn it, and
 FastAPI's and Starlette's own errors, into the same document shape. The ``type`` URIs are
-stable identifiers documented in the README (Inference API); clients switch on them, not
+stable identifiers documented in docs/api.md (Errors); clients switch on them, not
 on ``title``.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -42,6 +43,19 @@ class Problem(BaseModel):
     invalid_params: list[InvalidParam] | None = Field(
         default=None, description="Present on 422: every offending field."
     )
+    newest_observation: datetime | None = Field(
+        default=None,
+        description="Present on stale-data: hour-ending UTC time of the location's newest "
+        "stored measurement.",
+    )
+    data_age_hours: float | None = Field(
+        default=None, description="Present on stale-data: hours since `newest_observation`."
+    )
+    max_data_age_hours: float | None = Field(
+        default=None,
+        description="Present on stale-data: the configured limit "
+        "(`AIRCAST_API_MAX_DATA_AGE_HOURS`).",
+    )
 
 
 class ProblemError(Exception):
@@ -56,6 +70,7 @@ class ProblemError(Exception):
         *,
         invalid_params: list[InvalidParam] | None = None,
         headers: dict[str, str] | None = None,
+        extensions: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
@@ -64,6 +79,7 @@ class ProblemError(Exception):
         self.detail = detail
         self.invalid_params = invalid_params
         self.headers = headers
+        self.extensions = extensions
 
 
 def problem_response(
@@ -76,8 +92,12 @@ def problem_response(
     *,
     invalid_params: list[InvalidParam] | None = None,
     headers: dict[str, str] | None = None,
+    extensions: dict[str, Any] | None = None,
 ) -> Response:
-    """A problem+json response (also used by the ASGI middleware, which has no Request)."""
+    """A problem+json response (also used by the ASGI middleware, which has no Request).
+
+    ``extensions`` are RFC 9457 extension members (documented on :class:`Problem`).
+    """
     body: dict[str, Any] = {
         "type": _TYPE_BASE + kind,
         "title": title,
@@ -88,6 +108,8 @@ def problem_response(
     }
     if invalid_params is not None:
         body["invalid_params"] = [param.model_dump() for param in invalid_params]
+    if extensions:
+        body.update(extensions)
     return Response(
         orjson.dumps(body), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers
     )
@@ -103,6 +125,7 @@ def _render(request: Request, error: ProblemError) -> Response:
         error.detail,
         invalid_params=error.invalid_params,
         headers=error.headers,
+        extensions=error.extensions,
     )
 
 

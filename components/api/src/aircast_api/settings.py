@@ -68,6 +68,12 @@ class ApiSettings(BaseSettings):
         description="Observed target hours, of the 24 up to the issue time, needed to forecast "
         "(fewer: 409).",
     )
+    api_max_data_age_hours: float = Field(
+        default=6.0,
+        gt=0,
+        description="Oldest newest-measurement a stored location is forecast from: older data "
+        "answers 409 stale-data instead of a forecast issued hours or months in the past.",
+    )
     api_forecast_cache_seconds: float = Field(
         default=60.0,
         ge=0,

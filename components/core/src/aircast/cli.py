@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
     from aircast.ingest import BatchResult, IngestSummary, LocationSelection
+    from aircast.openaq.archive import ArchiveRead
 
 console = Console(stderr=True)
 
@@ -121,12 +122,13 @@ def _ingest_errors() -> Iterator[None]:
     """Turn the errors a user can fix into one-line messages."""
     import psycopg
 
+    from aircast.openaq.archive import ArchiveError
     from aircast.openaq.client import OpenAQError
     from aircast.openaq.csv_export import CSVExportError
 
     try:
         yield
-    except (OpenAQError, CSVExportError) as exc:
+    except (OpenAQError, CSVExportError, ArchiveError) as exc:
         fail(str(exc))
     except psycopg.OperationalError as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -150,6 +152,11 @@ class _ProgressBar:
 
     def finished(self, sensor: object) -> None:
         self.progress.advance(self.task)
+
+    def archived(self, read: ArchiveRead, batch: BatchResult | None) -> None:
+        from aircast.ingest import describe_archive_read
+
+        self.progress.console.print(describe_archive_read(read, batch), highlight=False)
 
 
 @contextlib.contextmanager
@@ -177,6 +184,15 @@ def _print_summary(summary: IngestSummary) -> None:
         ("429s waited", f"{summary.rate_limited} ({summary.waited_seconds:.1f} s waiting)"),
         ("time", f"{summary.seconds:.1f} s"),
     ]
+    if summary.archive_locations:
+        rows.insert(1, ("archive (first ingests)", (
+            f"{summary.archive_locations} location(s), {summary.archive_files:,} day files, "
+            f"{summary.archive_readings:,} readings, "
+            f"{len(summary.archive_corrupt_files)} corrupt file(s) skipped")))  # fmt: skip
+    if summary.csv_files:
+        rows.insert(1, ("CSV exports", (
+            f"{summary.csv_files} file(s), "
+            f"{summary.duplicate_readings:,} repeated readings counted once")))  # fmt: skip
     for reason, count in sorted(summary.rejected_by_reason.items()):
         rows.append((f"  rejected: {reason}", f"{count:,}"))
     for key, value in rows:
@@ -189,16 +205,21 @@ def _print_summary(summary: IngestSummary) -> None:
 @click.option(
     "--from-csv",
     "from_csv",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Load an OpenAQ Explorer CSV export instead of calling the API.",
+    type=click.Path(path_type=Path),
+    help="Load an OpenAQ Explorer CSV export, or a folder of them (*.csv, *.csv.gz), instead "
+    "of calling the API.",
 )
 def ingest(from_csv: Path | None, **opts: object) -> None:
-    """Fetch new hours from OpenAQ (after each sensor's watermark) into the aircast DB."""
+    """Fetch new hours from OpenAQ (after each sensor's watermark) into the aircast DB.
+
+    A sensor's first ingest reads its history from OpenAQ's S3 archive
+    (AIRCAST_INGEST_ARCHIVE_DAYS) and only the recent tail from the API.
+    """
     from aircast import ingest as run
     from aircast.ingest import database_url
 
-    if from_csv is not None and not from_csv.is_file():
-        fail(f"{from_csv} does not exist: pass the path of an OpenAQ CSV export.")
+    if from_csv is not None and not from_csv.exists():
+        fail(f"{from_csv} does not exist: pass an OpenAQ CSV export or a folder of them.")
     url = database_url()
     with _ingest_errors(), _progress() as bar:
         if from_csv is not None:
@@ -318,6 +339,38 @@ def train(parameter: str | None, iterations: int | None) -> None:
         f"[bold {colour}]{report.name} v{report.version} → {report.decision.alias}[/]: "
         f"{report.decision.reason} (run {report.run_id})"
     )
+
+
+@main.command()
+@click.option("--parameter", help="Parameter to forecast (default AIRCAST_TRAIN_PARAMETER).")
+def baseline(parameter: str | None) -> None:
+    """Register the baseline (persistence / recent mean, no trees) from the stored history:
+    it is served until a trained model passes the gate."""
+    import pandas as pd
+
+    from aircast.baseline import register_baseline
+    from aircast.ingest import database_url
+    from aircast.settings import TrainingSettings
+    from aircast.store import load_locations, load_measurements
+    from aircast.training import feature_spec, fingerprint
+
+    overrides: dict[str, object] = {"train_parameter": parameter} if parameter else {}
+    settings = TrainingSettings().model_copy(update=overrides)
+    spec = feature_spec(settings)
+    conninfo = database_url()
+    since = pd.Timestamp.now(tz="UTC").floor("h") - pd.Timedelta(days=settings.train_history_days)
+    with _ingest_errors():
+        measurements = load_measurements(conninfo, list(spec.parameters), since=since)
+        locations = load_locations(conninfo)
+    with _registry_errors():
+        version = register_baseline(
+            measurements,
+            locations,
+            spec,
+            experiment=settings.train_experiment,
+            fingerprint=fingerprint(measurements),
+        )
+    Console().print(f"{version.name} v{version.version} (baseline): {version.reason}")
 
 
 @main.command()

@@ -15,12 +15,20 @@ Design (the reasons are in the README, "Forecasting"):
   with a positive scale, but the trees do not: unscaled, the 1 h log ratio is ~5x narrower
   than the 24 h one, leaves shared across horizons give 1 h the long horizons' mean
   reversion, and the 1 h forecast was worse than persistence (README, "Forecasting").
-* Optional **conformal calibration** (CQR) per horizon on a held-out tail shifts p10/p90 so
-  the interval covers ~80 % on data the trees did not see. ``adopt_calibration`` lets a
-  model refitted on everything reuse the adjustment of one calibrated on a held-out year
-  (the Beijing benchmark does this; see the README).
-* Everything the forecaster needs at predict time (feature spec, quantiles, calibration) is
-  stored in the CatBoost model's own metadata, so a native ``.cbm`` file is the whole model.
+* On held-out rows (``fit(..., calibration=...)``) each horizon's point forecast becomes a
+  **combination** of the model's median, persistence and the recent mean, with weights
+  fitted per horizon to minimise MAE (:mod:`aircast.combination`): never worse than
+  persistence on those rows. The interval is then centred on the combined point and
+  recalibrated per horizon (**CQR**) to cover ~80 % on data the trees did not see.
+  ``adopt_calibration`` lets a model refitted on everything reuse the weights and adjustment
+  of one fitted without the held-out rows (docs/forecasting.md).
+* A **baseline** (``kind == "baseline"``, :meth:`Forecaster.fit_baseline`) has no trees: its
+  "model" quantiles are per-horizon empirical quantiles of the log ratio; the same
+  combination and calibration apply. It serves forecasts before there is history enough
+  to train, through the same contract.
+* Everything the forecaster needs at predict time (feature spec, quantiles, weights,
+  calibration) is stored in the CatBoost model's own metadata, so a native ``.cbm`` file is
+  the whole model; a baseline is the same metadata as a JSON file.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from aircast import combination
 from aircast.features import LOCATION_FEATURE, FeatureSpec
 
 QUANTILES = (0.1, 0.5, 0.9)
@@ -42,7 +51,13 @@ HORIZON_FEATURES = ("horizon", "target_hour", "same_hour_yesterday", "anchor")
 Columns = Mapping[str, Any] | pd.DataFrame
 _METADATA_KEY = "aircast"
 _PARALLEL_ROWS = 8192
-_FORMAT = 1
+_FORMAT = 2
+_FORMATS = (1, 2)  # format 1: no kind, no combination weights (the model's median alone)
+CATBOOST = "catboost"
+BASELINE = "baseline"
+# A baseline's log-ratio quantiles where no target was ever observed: a prior, widening with
+# the square root of the horizon (docs/forecasting.md, "Baseline").
+_PRIOR_SPREAD = 0.15
 
 
 @dataclass(frozen=True)
@@ -118,6 +133,23 @@ class Forecaster:
         self.interval_adjust = np.zeros(spec.horizons)
         # per-horizon divisor of the log-ratio target (see the module docstring)
         self.target_scale = np.ones(spec.horizons)
+        # per-horizon combination weights over aircast.combination.COMPONENTS
+        self.weights = combination.default_weights(spec.horizons)
+        self.kind = CATBOOST
+        # a baseline's per-horizon (q10, q50, q90) of the log ratio (no trees)
+        self.baseline_quantiles: np.ndarray | None = None
+
+    @classmethod
+    def baseline(cls, spec: FeatureSpec) -> Forecaster:
+        """An unfitted baseline (no trees) for ``spec``; see :meth:`fit_baseline`."""
+        forecaster = cls(spec, ForecasterParams(iterations=0, threads=1))
+        forecaster.kind = BASELINE
+        return forecaster
+
+    @property
+    def is_baseline(self) -> bool:
+        """True for a baseline (persistence / recent mean combination, no trees)."""
+        return self.kind == BASELINE
 
     # ------------------------------------------------------------------ model inputs
 
@@ -240,56 +272,136 @@ class Forecaster:
         horizon = x["horizon"].to_numpy().astype(np.int64)
         model.fit(Pool(x, z / self.target_scale[horizon - 1], cat_features=[LOCATION_FEATURE]))
         self.model = model
+        self.kind = CATBOOST
         self.interval_adjust = np.zeros(self.spec.horizons)
+        self.weights = combination.default_weights(self.spec.horizons)
         if calibration is not None:
+            self.fit_combination(*calibration)
             self.calibrate(*calibration)
         self._store_metadata()
         return self
 
-    def calibrate(
-        self, features: pd.DataFrame, targets: pd.DataFrame, coverage: float = 0.8
-    ) -> None:
-        """Conformalised quantile regression: per horizon, shift p10/p90 by the
-        ``coverage`` quantile of the conformity scores on (features, targets)."""
-        self._require_model()
+    def fit_baseline(self, features: pd.DataFrame, targets: pd.DataFrame) -> Forecaster:
+        """Fit a baseline (no trees) on every observed target of (features, targets).
+
+        Per horizon: the 10/50/90 % quantiles of the log ratio ``log1p(y(t+h)) - anchor``
+        (the "model" component: persistence corrected by the median drift), the combination
+        weights over that, persistence and the recent mean, and the interval calibration,
+        all on the same rows (a handful of numbers per horizon, no trees to overfit). A
+        horizon with fewer than 20 observed targets uses every horizon's rows, and with none
+        at all a prior spread (docs/forecasting.md).
+        """
+        self.kind = BASELINE
+        self.model = None
+        horizons = self.spec.horizons
+        rows, h, y, x = self._observed(features, targets)
+        z = np.log1p(np.clip(y, 0.0, None)) - np.asarray(x["anchor"], dtype="float64")
+        steps = np.sqrt(np.arange(1, horizons + 1))
+        quantiles = np.stack(
+            [-_PRIOR_SPREAD * steps, np.zeros(horizons), _PRIOR_SPREAD * steps], axis=1
+        )
+        if len(z) >= combination.MIN_ROWS:
+            pooled = np.quantile(z, QUANTILES)
+            for value in range(1, horizons + 1):
+                at = z[h == value]
+                quantiles[value - 1] = (
+                    np.quantile(at, QUANTILES) if len(at) >= combination.MIN_ROWS else pooled
+                )
+        self.baseline_quantiles = quantiles
+        self.weights = combination.default_weights(horizons)
+        self.interval_adjust = np.zeros(horizons)
+        if len(rows):
+            self.fit_combination(features, targets)
+            self.calibrate(features, targets)
+        return self
+
+    def _observed(
+        self, features: pd.DataFrame, targets: pd.DataFrame
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """(row, horizon, observed target, model columns) of every observed target."""
         cols = [f"y_h{h}" for h in range(1, self.spec.horizons + 1)]
         matrix = targets[cols].to_numpy(dtype="float64", na_value=np.nan)
         rows, hcol = np.nonzero(~np.isnan(matrix))
-        if len(rows) == 0:
-            return
         horizons = hcol + 1
         x = self.model_columns(features.reset_index(drop=True), rows, horizons)
-        low, _, high = _ordered(self._raw(x))
-        z = np.log1p(np.clip(matrix[rows, hcol], 0.0, None)) - x["anchor"].astype("float64")
-        scores = np.maximum(low - z, z - high)
-        adjust = np.zeros(self.spec.horizons)
-        for h in range(1, self.spec.horizons + 1):
-            s = scores[horizons == h]
-            if len(s) >= 20:
-                level = min(1.0, np.ceil((len(s) + 1) * coverage) / len(s))
-                adjust[h - 1] = float(np.quantile(s, level))
-        self.interval_adjust = adjust
+        return rows, horizons, matrix[rows, hcol], x
+
+    def _components(
+        self, features: Columns, rows: np.ndarray, x: Mapping[str, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(q10, q50, q90 of the log ratio, components stack) of model-input rows ``x``
+        built from feature rows ``rows``: the one computation fit and predict share."""
+        horizon = np.asarray(x["horizon"]).astype(np.int64)
+        q10, q50, q90 = self._quantiles(x, horizon)
+        anchor = np.asarray(x["anchor"], dtype="float64")
+        persistence, recent = combination.references(features, self.spec.windows)
+        stack = np.column_stack(
+            [np.clip(np.expm1(anchor + q50), 0.0, None), persistence[rows], recent[rows]]
+        )
+        return q10, q50, q90, stack
+
+    def fit_combination(self, features: pd.DataFrame, targets: pd.DataFrame) -> None:
+        """Per-horizon combination weights (model, persistence, recent mean) minimising MAE
+        on (features, targets): rows the trees must not have seen."""
+        self._require_model()
+        rows, horizon, y, x = self._observed(features, targets)
+        if len(rows) == 0:
+            return
+        frame = features.reset_index(drop=True)
+        _, _, _, stack = self._components(frame, rows, x)
+        self.weights = combination.fit_horizon_weights(
+            stack, y, horizon, self.spec.horizons, seed=self.params.seed
+        )
+        self._store_metadata()
+
+    def calibrate(
+        self, features: pd.DataFrame, targets: pd.DataFrame, coverage: float = 0.8
+    ) -> None:
+        """Conformalised quantile regression after the combination: per horizon, widen (or
+        narrow) the interval around the combined point by the ``coverage`` quantile of the
+        conformity scores on (features, targets)."""
+        self._require_model()
+        rows, horizon, y, x = self._observed(features, targets)
+        if len(rows) == 0:
+            return
+        frame = features.reset_index(drop=True)
+        q10, q50, q90, stack = self._components(frame, rows, x)
+        point = combination.combine(stack, self.weights[horizon - 1])
+        self.interval_adjust = combination.conformal_adjust(
+            point, q10, q50, q90, y, horizon, self.spec.horizons, coverage
+        )
         self._store_metadata()
 
     def adopt_calibration(self, other: Forecaster) -> None:
-        """Take ``other``'s conformal interval adjustment (cross-fitted calibration).
+        """Take ``other``'s combination weights and interval adjustment (cross-fitting).
 
-        ``other`` is the same kind of model fitted without a held-out period and calibrated
-        on it; this model is then fitted on everything, the held-out period included, and
-        reuses the adjustment. Calibrating this model on data it was fitted on would measure
-        in-sample errors and give too narrow an interval.
+        ``other`` is the same kind of model fitted without a held-out period and combined and
+        calibrated on it; this model is then fitted on everything, the held-out period
+        included, and reuses both. Fitting them on data this model was fitted on would
+        measure in-sample errors: too much weight on the model, too narrow an interval.
         """
         self._require_model()
         if other.spec != self.spec or len(other.interval_adjust) != self.spec.horizons:
             raise ValueError("adopt_calibration needs a model with the same feature spec")
         self.interval_adjust = np.asarray(other.interval_adjust, dtype="float64").copy()
+        self.weights = np.asarray(other.weights, dtype="float64").copy()
         self._store_metadata()
 
     # ------------------------------------------------------------------ predict
 
     def _require_model(self) -> None:
-        if self.model is None:
+        if self.model is None and not (self.is_baseline and self.baseline_quantiles is not None):
             raise RuntimeError("the forecaster is not fitted; call fit() or load() first")
+
+    def _quantiles(
+        self, x: Mapping[str, np.ndarray], horizon: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The ordered (q10, q50, q90) of the log ratio per input row: the trees', or the
+        baseline's per-horizon constants."""
+        if self.is_baseline and self.baseline_quantiles is not None:
+            q = self.baseline_quantiles[horizon - 1]
+            return q[:, 0], q[:, 1], q[:, 2]
+        return _ordered(self._raw(x))
 
     def _raw(self, x: pd.DataFrame | Mapping[str, np.ndarray]) -> np.ndarray:
         """The three fitted quantiles of the scaled log ratio, unscaled, one row per input."""
@@ -345,19 +457,10 @@ class Forecaster:
         rows = np.repeat(np.arange(n, dtype=np.int64), len(wanted))
         h = np.tile(wanted, n)
         x = self.model_columns(features, rows, h)
-        q10, q50, q90 = _ordered(self._raw(x))
-        adjust = self.interval_adjust[h - 1]
-        anchor = x["anchor"].astype("float64")
-        low = np.expm1(anchor + q10 - adjust)
-        point = np.clip(np.expm1(anchor + q50), 0.0, None)
-        high = np.expm1(anchor + q90 + adjust)
-        return ForecastArrays(
-            row=rows,
-            horizon=h,
-            point=point,
-            p10=np.clip(np.minimum(low, point), 0.0, None),
-            p90=np.maximum(high, point),
-        )
+        q10, q50, q90, stack = self._components(features, rows, x)
+        point = combination.combine(stack, self.weights[h - 1])
+        p10, p90 = combination.interval(point, q10, q50, q90, self.interval_adjust[h - 1])
+        return ForecastArrays(row=rows, horizon=h, point=point, p10=p10, p90=p90)
 
     def predict(self, features: pd.DataFrame) -> pd.DataFrame:
         """Forecasts for every row of ``build_features`` output and every horizon.
@@ -386,6 +489,11 @@ class Forecaster:
     def feature_importance(self) -> pd.Series:
         """CatBoost's feature importance per model input, largest first."""
         self._require_model()
+        if self.is_baseline:
+            # no trees: the combination's mean weight per component stands in
+            return pd.Series(
+                self.weights.mean(axis=0), index=list(combination.COMPONENTS)
+            ).sort_values(ascending=False)
         values = self.model.get_feature_importance()
         return pd.Series(values, index=self.model_feature_names).sort_values(ascending=False)
 
@@ -394,23 +502,60 @@ class Forecaster:
     def _metadata(self) -> dict[str, Any]:
         return {
             "format": _FORMAT,
+            "kind": self.kind,
             "spec": self.spec.to_dict(),
             "params": self.params.to_dict(),
             "quantiles": list(QUANTILES),
             "interval_adjust": [float(v) for v in self.interval_adjust],
             "target_scale": [float(v) for v in self.target_scale],
+            "components": list(combination.COMPONENTS),
+            "weights": [[float(v) for v in row] for row in self.weights],
+            "baseline_quantiles": None
+            if self.baseline_quantiles is None
+            else [[float(v) for v in row] for row in self.baseline_quantiles],
         }
 
     def _store_metadata(self) -> None:
-        self.model.get_metadata()[_METADATA_KEY] = json.dumps(self._metadata())
+        if self.model is not None:
+            self.model.get_metadata()[_METADATA_KEY] = json.dumps(self._metadata())
 
     def save(self, path: str | Path) -> Path:
-        """Write the native CatBoost model (with the forecaster's metadata) to ``path``."""
+        """Write the model to ``path``: the native CatBoost model with the forecaster's
+        metadata, or for a baseline (no trees) that metadata as a JSON file."""
         self._require_model()
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        self.model.save_model(str(target))
+        if self.is_baseline:
+            target.write_text(json.dumps(self._metadata()))
+        else:
+            self.model.save_model(str(target))
         return target
+
+    @classmethod
+    def _from_metadata(cls, data: dict[str, Any], model: Any) -> Forecaster:
+        if data.get("format") not in _FORMATS:
+            raise ValueError(f"unsupported aircast model format {data.get('format')!r}")
+        forecaster = cls(FeatureSpec.from_dict(data["spec"]), ForecasterParams(**data["params"]))
+        forecaster.model = model
+        forecaster.kind = str(data.get("kind", CATBOOST))
+        horizons = forecaster.spec.horizons
+        forecaster.interval_adjust = np.asarray(data["interval_adjust"], dtype="float64")
+        # models saved before the per-horizon scale existed were fitted on the unscaled target
+        forecaster.target_scale = np.asarray(
+            data.get("target_scale", [1.0] * horizons), dtype="float64"
+        )
+        if data.get("weights") is not None:
+            if list(data.get("components", [])) != list(combination.COMPONENTS):
+                raise ValueError(
+                    f"model combines {data.get('components')}, this aircast combines "
+                    f"{list(combination.COMPONENTS)}; retrain with this version"
+                )
+            forecaster.weights = np.asarray(data["weights"], dtype="float64")
+        if data.get("baseline_quantiles") is not None:
+            forecaster.baseline_quantiles = np.asarray(data["baseline_quantiles"], dtype="float64")
+        if forecaster.is_baseline and forecaster.baseline_quantiles is None:
+            raise ValueError("a baseline model file without its quantiles")
+        return forecaster
 
     @classmethod
     def from_catboost(cls, model: Any) -> Forecaster:
@@ -418,21 +563,15 @@ class Forecaster:
         meta = dict(model.get_metadata())
         if _METADATA_KEY not in meta:
             raise ValueError("this CatBoost model was not trained by aircast (no metadata)")
-        data = json.loads(meta[_METADATA_KEY])
-        if data.get("format") != _FORMAT:
-            raise ValueError(f"unsupported aircast model format {data.get('format')!r}")
-        forecaster = cls(FeatureSpec.from_dict(data["spec"]), ForecasterParams(**data["params"]))
-        forecaster.model = model
-        forecaster.interval_adjust = np.asarray(data["interval_adjust"], dtype="float64")
-        # models saved before the per-horizon scale existed were fitted on the unscaled target
-        forecaster.target_scale = np.asarray(
-            data.get("target_scale", [1.0] * forecaster.spec.horizons), dtype="float64"
-        )
-        return forecaster
+        return cls._from_metadata(json.loads(meta[_METADATA_KEY]), model)
 
     @classmethod
     def load(cls, path: str | Path) -> Forecaster:
-        """Load a model file written by :meth:`save`."""
+        """Load a model file written by :meth:`save` (CatBoost or baseline JSON)."""
+        with Path(path).open("rb") as handle:
+            head = handle.read(1)
+        if head == b"{":  # a baseline's JSON; a CatBoost file starts with its binary magic
+            return cls._from_metadata(json.loads(Path(path).read_text()), None)
         from catboost import CatBoost
 
         model = CatBoost()

@@ -9,7 +9,7 @@ re-run neither loses nor duplicates rows (the upsert skips unchanged rows).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +19,8 @@ import pandas as pd
 import psycopg
 
 from aircast import store
+from aircast.openaq.archive import SOURCE as ARCHIVE_SOURCE
+from aircast.openaq.archive import ArchiveRead, OpenAQArchive
 from aircast.openaq.client import OpenAQClient
 from aircast.openaq.models import PARAMETER_IDS, Location, Sensor
 from aircast.schemas import validate_measurements
@@ -138,6 +140,12 @@ class IngestSummary:
     waited_seconds: float = 0.0
     seconds: float = 0.0
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    archive_locations: int = 0
+    archive_files: int = 0
+    archive_readings: int = 0
+    archive_corrupt_files: list[str] = field(default_factory=list)
+    csv_files: int = 0
+    duplicate_readings: int = 0
 
     def add(self, batch: BatchResult) -> None:
         """Fold one committed batch into the totals."""
@@ -159,8 +167,10 @@ class IngestSummary:
 
 
 FETCH_FIELDS = frozenset(
-    {"locations", "pages", "rows_fetched", "requests", "retries", "rate_limited", "waited_seconds"}
-)
+    {"locations", "pages", "rows_fetched", "requests", "retries", "rate_limited", "waited_seconds",
+     "archive_locations", "archive_files", "archive_readings", "archive_corrupt_files",
+     "csv_files", "duplicate_readings"}
+)  # fmt: skip
 """Summary fields counted while fetching, which a store-only step cannot know."""
 
 
@@ -188,6 +198,25 @@ class IngestObserver(Protocol):
     def finished(self, sensor: Sensor) -> None:
         """``sensor`` is done."""
 
+    def archived(self, read: ArchiveRead, batch: BatchResult | None) -> None:
+        """A location's archive backfill was read (and committed as ``batch``, if any rows)."""
+
+
+class ArchiveReader(Protocol):
+    """What the ingest needs of the archive (:class:`OpenAQArchive`; tests may wrap one)."""
+
+    def read_location(
+        self,
+        location_id: int,
+        since: datetime | str | pd.Timestamp,
+        until: datetime | str | pd.Timestamp,
+        *,
+        sensor_ids: Collection[int] | None = None,
+        parameters: Collection[str] | None = None,
+    ) -> ArchiveRead:
+        """Hour-ending means of one location for hours in ``(since, until]``."""
+        ...
+
 
 class _Quiet:
     def planned(self, sensors: int) -> None:
@@ -198,6 +227,30 @@ class _Quiet:
 
     def finished(self, sensor: Sensor) -> None:
         pass
+
+    def archived(self, read: ArchiveRead, batch: BatchResult | None) -> None:
+        pass
+
+
+def describe_archive_read(read: ArchiveRead, batch: BatchResult | None = None) -> str:
+    """One progress line for a location's archive backfill (CLI and Mage logs)."""
+    hours = int(read.raw["datetime"].notna().sum()) if len(read.raw) else 0
+    line = (
+        f"archive: location {read.location_id}: {read.files} day file(s), "
+        f"{read.readings:,} readings -> {hours:,} sensor-hours"
+    )
+    if batch is not None:
+        line += f", {batch.inserted:,} inserted, {batch.rejected:,} rejected"
+    if read.corrupt:
+        line += f"; {len(read.corrupt)} corrupt file(s) skipped: {', '.join(read.corrupt[:3])}"
+    return line
+
+
+class PrintProgress(_Quiet):
+    """Prints one line per archive backfill (the Mage loader's log)."""
+
+    def archived(self, read: ArchiveRead, batch: BatchResult | None) -> None:
+        print(describe_archive_read(read, batch), flush=True)
 
 
 def _utc(value: datetime | str | pd.Timestamp) -> pd.Timestamp:
@@ -321,21 +374,90 @@ def _batched(pages: Iterable[pd.DataFrame], rows: int) -> Iterator[pd.DataFrame]
 
 
 def _sensor_windows(
-    conninfo: str,
+    marks: Mapping[int, datetime | pd.Timestamp],
     sensors: Sequence[Sensor],
     since: pd.Timestamp | None,
     until: pd.Timestamp,
     lookback_hours: int,
 ) -> list[tuple[Sensor, pd.Timestamp]]:
+    """Where each sensor's API window starts: ``since``, else its watermark (or the archive's
+    newest hour), else ``lookback_hours`` before ``until``."""
     if since is not None:
         return [(s, since) for s in sensors]
-    marks = store.get_watermarks(conninfo)
     default = until - pd.Timedelta(hours=lookback_hours)
     out = []
     for sensor in sensors:
         mark = marks.get(sensor.sensor_id)
         out.append((sensor, _utc(mark) if mark is not None else default))
     return out
+
+
+def _watermarks(conn: psycopg.Connection[Any]) -> dict[int, datetime]:
+    # In a transaction of its own: a bare read would open an implicit transaction that turns
+    # every later per-batch commit into a savepoint, committed only when the connection closes.
+    with conn.transaction():
+        return store.get_watermarks(conn)
+
+
+def _first_ingests(
+    sensors: Sequence[Sensor], marks: Mapping[int, object]
+) -> dict[int, list[Sensor]]:
+    """Sensors without a watermark, by location: their first ingest starts from the archive."""
+    out: dict[int, list[Sensor]] = {}
+    for sensor in sensors:
+        if sensor.sensor_id not in marks:
+            out.setdefault(sensor.location_id, []).append(sensor)
+    return dict(sorted(out.items()))
+
+
+def _archive_window(end: pd.Timestamp, days: int) -> pd.Timestamp:
+    return end - pd.Timedelta(days=days)
+
+
+def _fold_archive(summary: IngestSummary, read: ArchiveRead) -> None:
+    summary.archive_locations += 1
+    summary.archive_files += read.files
+    summary.archive_readings += read.readings
+    summary.archive_corrupt_files.extend(read.corrupt)
+
+
+def backfill_first_ingests(
+    conn: psycopg.Connection[Any],
+    sensors: Sequence[Sensor],
+    *,
+    until: pd.Timestamp,
+    days: int,
+    archive: ArchiveReader | None = None,
+    summary: IngestSummary | None = None,
+    observer: IngestObserver | None = None,
+) -> dict[int, pd.Timestamp]:
+    """Backfill the sensors that have no watermark from the archive, one location at a time.
+
+    Reads ``(until - days, until]`` of each such location, keeps its rows for those sensors,
+    and commits them (hour-ending means, rejections, watermarks) in one transaction per
+    location, so a location is either backfilled whole or not at all and a re-run after a
+    failure starts its first ingest again. Returns the archive's newest hour per sensor: the
+    API tail starts after it.
+    """
+    observer = observer or _Quiet()
+    first = _first_ingests(sensors, _watermarks(conn))
+    if days <= 0 or not first:
+        return {}
+    source = archive or OpenAQArchive()
+    begin = _archive_window(until, days)
+    newest: dict[int, pd.Timestamp] = {}
+    for location_id, wanted in first.items():
+        read = source.read_location(
+            location_id, begin, until, sensor_ids={s.sensor_id for s in wanted}
+        )
+        batch = store_raw(conn, read.raw, source=ARCHIVE_SOURCE) if len(read.raw) else None
+        if summary is not None:
+            _fold_archive(summary, read)
+            if batch is not None:
+                summary.add(batch)
+        newest.update(read.newest())
+        observer.archived(read, batch)
+    return newest
 
 
 def ingest_api(
@@ -347,15 +469,19 @@ def ingest_api(
     client: OpenAQClient | None = None,
     settings: OpenAQSettings | None = None,
     ingest_settings: IngestSettings | None = None,
+    archive: ArchiveReader | None = None,
     observer: IngestObserver | None = None,
     migrate: bool = True,
     batch_rows: int = 5_000,
 ) -> IngestSummary:
-    """Fetch ``selection`` from the OpenAQ API into the store.
+    """Fetch ``selection`` from OpenAQ into the store.
 
-    Without ``since`` each sensor resumes after its watermark (or starts
-    ``AIRCAST_INGEST_INITIAL_LOOKBACK_HOURS`` back); with it, the window ``(since, until]`` is
-    fetched whole (a backfill). ``until`` defaults to the last complete hour. Pages are
+    Without ``since`` each sensor resumes after its watermark. A sensor without one (its first
+    ingest) is first backfilled from OpenAQ's public S3 archive for
+    ``AIRCAST_INGEST_ARCHIVE_DAYS`` (:func:`backfill_first_ingests`); the API then fetches only
+    the hours after the archive's newest one, or ``AIRCAST_INGEST_INITIAL_LOOKBACK_HOURS`` when
+    the archive has nothing for it. With ``since`` the window ``(since, until]`` is fetched
+    whole from the API (a backfill). ``until`` defaults to the last complete hour. Pages are
     committed in batches of about ``batch_rows`` rows, each with its watermark.
     """
     observer = observer or _Quiet()
@@ -366,7 +492,7 @@ def ingest_api(
     begin = _utc(since) if since is not None else None
     if begin is not None and begin >= end:
         raise ValueError(f"--since ({begin}) must be before --until ({end})")
-    lookback = (ingest_settings or IngestSettings()).ingest_initial_lookback_hours
+    knobs = ingest_settings or IngestSettings()
     own_client = client is None
     api = client or OpenAQClient(settings)
     summary = IngestSummary(source="openaq-api")
@@ -376,8 +502,17 @@ def ingest_api(
         sensors = _selected_sensors(locations, selection)
         summary.locations, summary.sensors = len(locations), len(sensors)
         observer.planned(len(sensors))
-        windows = _sensor_windows(conninfo, sensors, begin, end, lookback)
         with psycopg.connect(conninfo) as conn:
+            if begin is None:
+                backfill_first_ingests(
+                    conn, sensors, until=end, days=knobs.ingest_archive_days,
+                    archive=archive or _LazyArchive(settings), summary=summary,
+                    observer=observer,
+                )  # fmt: skip
+            marks = _watermarks(conn)
+            windows = _sensor_windows(
+                marks, sensors, begin, end, knobs.ingest_initial_lookback_hours
+            )
             for sensor, start in windows:
                 if start < end:
                     for chunk in _batched(api.hours(sensor, start, end), batch_rows):
@@ -396,6 +531,21 @@ def ingest_api(
     return summary
 
 
+class _LazyArchive:
+    """An :class:`OpenAQArchive` built on first use: runs without a first ingest never create
+    an S3 client."""
+
+    def __init__(self, settings: OpenAQSettings | None) -> None:
+        self.settings = settings
+        self._archive: OpenAQArchive | None = None
+
+    def read_location(self, *args: Any, **kwargs: Any) -> ArchiveRead:
+        """See :meth:`OpenAQArchive.read_location`."""
+        if self._archive is None:
+            self._archive = OpenAQArchive(self.settings)
+        return self._archive.read_location(*args, **kwargs)
+
+
 def fetch_api_raw(
     conninfo: str,
     selection: LocationSelection,
@@ -404,29 +554,49 @@ def fetch_api_raw(
     until: datetime | str | pd.Timestamp | None = None,
     settings: OpenAQSettings | None = None,
     ingest_settings: IngestSettings | None = None,
+    archive: ArchiveReader | None = None,
+    observer: IngestObserver | None = None,
 ) -> pd.DataFrame:
     """Register the selected locations and return their raw hourly frame (the Mage loader).
 
-    The window is per sensor as in :func:`ingest_api`.
+    The windows are those of :func:`ingest_api`, archive backfill of first ingests included;
+    nothing but the locations is written here: the exporter commits the frame per sensor, so
+    a sensor's archive history and API tail land in one transaction.
     """
+    from aircast.schemas import empty_raw
+
+    observer = observer or _Quiet()
     store.upgrade(conninfo)
     end = _utc(until) if until is not None else current_hour()
     begin = _utc(since) if since is not None else None
-    lookback = (ingest_settings or IngestSettings()).ingest_initial_lookback_hours
+    knobs = ingest_settings or IngestSettings()
     frames: list[pd.DataFrame] = []
+    archived: list[pd.DataFrame] = []
+    summary = IngestSummary(source="openaq-api")
     with OpenAQClient(settings) as api:
         locations = discover(api, selection)
         register_locations(conninfo, locations)
         sensors = _selected_sensors(locations, selection)
-        for sensor, start in _sensor_windows(conninfo, sensors, begin, end, lookback):
+        marks: dict[int, Any] = dict(store.get_watermarks(conninfo))
+        first = _first_ingests(sensors, marks) if begin is None else {}
+        if first and knobs.ingest_archive_days > 0:
+            source = archive or _LazyArchive(settings)
+            start = _archive_window(end, knobs.ingest_archive_days)
+            for location_id, wanted in first.items():
+                read = source.read_location(
+                    location_id, start, end, sensor_ids={s.sensor_id for s in wanted}
+                )
+                _fold_archive(summary, read)
+                observer.archived(read, None)
+                marks.update(read.newest())
+                if len(read.raw):
+                    archived.append(read.raw)
+        windows = _sensor_windows(marks, sensors, begin, end, knobs.ingest_initial_lookback_hours)
+        for sensor, start in windows:
             if start < end:
                 frames.extend(api.hours(sensor, start, end))
-    if frames:
-        raw = pd.concat(frames, ignore_index=True)
-    else:
-        from aircast.schemas import empty_raw
-
-        raw = empty_raw()
+    parts = archived + frames
+    raw = pd.concat(parts, ignore_index=True) if parts else empty_raw()
     # The fetch side of the run's summary: the exporter, in another block, sees only the rows.
     raw.attrs["fetch"] = {
         "locations": len(locations),
@@ -434,6 +604,10 @@ def fetch_api_raw(
         "pages": len(frames),
         "rows_fetched": len(raw),
         **asdict(api.stats),
+        "archive_locations": summary.archive_locations,
+        "archive_files": summary.archive_files,
+        "archive_readings": summary.archive_readings,
+        "archive_corrupt_files": summary.archive_corrupt_files,
     }
     return raw
 
@@ -445,28 +619,28 @@ def ingest_archive(
     since: datetime | str | pd.Timestamp,
     until: datetime | str | pd.Timestamp,
     parameters: Sequence[str] | None = None,
-    archive: Any | None = None,
+    archive: ArchiveReader | None = None,
     observer: IngestObserver | None = None,
     migrate: bool = True,
 ) -> IngestSummary:
     """Backfill ``(since, until]`` of locations from OpenAQ's public S3 archive."""
-    from aircast.openaq.archive import SOURCE, OpenAQArchive
-
     observer = observer or _Quiet()
     started = time.monotonic()
     if migrate:
         store.upgrade(conninfo)
     source = archive or OpenAQArchive()
-    summary = IngestSummary(source=SOURCE)
+    summary = IngestSummary(source=ARCHIVE_SOURCE)
     observer.planned(len(location_ids))
     with psycopg.connect(conninfo) as conn:
         for location_id in location_ids:
-            location, raw = source.fetch(location_id, since, until)
+            read = source.read_location(location_id, since, until, parameters=parameters)
+            _fold_archive(summary, read)
+            location = read.location
             if location is None:
+                observer.archived(read, None)
                 continue
             if parameters:
                 wanted = {p.lower() for p in parameters}
-                raw = raw[raw["parameter"].isin(wanted)]
                 location = replace(
                     location, sensors=tuple(s for s in location.sensors if s.parameter in wanted)
                 )
@@ -474,10 +648,10 @@ def ingest_archive(
                 store.upsert_locations(conn, [location], only_new=True)
             summary.locations += 1
             summary.sensors += len(location.sensors)
-            batch = store_raw(conn, raw, source=SOURCE)
+            batch = store_raw(conn, read.raw, source=ARCHIVE_SOURCE)
             summary.add(batch)
+            observer.archived(read, batch)
             for sensor in location.sensors:
-                observer.stored(sensor, batch)
                 observer.finished(sensor)
     summary.requests = getattr(source, "requests", 0)
     summary.seconds = time.monotonic() - started
@@ -487,26 +661,46 @@ def ingest_archive(
 def ingest_csv(
     conninfo: str, path: str | Path, *, observer: IngestObserver | None = None, migrate: bool = True
 ) -> IngestSummary:
-    """Load an OpenAQ Explorer CSV export into the store."""
-    from aircast.openaq.csv_export import SOURCE, export_frame, export_locations, read_export
+    """Load an OpenAQ Explorer CSV export, or a folder of them, into the store.
+
+    Every ``*.csv`` / ``*.csv.gz`` under a folder is read; readings repeated across files
+    (overlapping exports) count once. Readings are averaged into hour-ending hours with their
+    count (:mod:`aircast.hourly`), and each location commits in one transaction.
+    """
+    from aircast.openaq.csv_export import (
+        SOURCE,
+        export_frame,
+        export_locations,
+        export_paths,
+        read_exports,
+    )
 
     observer = observer or _Quiet()
     started = time.monotonic()
+    paths = export_paths(path)
     if migrate:
         store.upgrade(conninfo)
-    records = read_export(path)
+    records, duplicates = read_exports(paths)
     with psycopg.connect(conninfo) as conn:
-        known = _single_sensors(conn)
+        with conn.transaction():
+            known = _single_sensors(conn)
         locations = export_locations(records, known)
         with conn.transaction():
             store.upsert_locations(conn, locations, only_new=True)
         sensors = [s for loc in locations for s in loc.sensors]
         observer.planned(len(sensors))
-        summary = IngestSummary(source=SOURCE, locations=len(locations), sensors=len(sensors))
-        batch = store_raw(conn, export_frame(records, known), source=SOURCE)
-        summary.add(batch)
-        for sensor in sensors:
-            observer.finished(sensor)
+        summary = IngestSummary(
+            source=SOURCE, locations=len(locations), sensors=len(sensors),
+            csv_files=len(paths), duplicate_readings=duplicates,
+        )  # fmt: skip
+        location_ids = pd.to_numeric(records["location_id"], errors="coerce")
+        for location in locations:
+            part = records[location_ids == location.location_id]
+            batch = store_raw(conn, export_frame(part, known), source=SOURCE)
+            summary.add(batch)
+            observer.stored(location.sensors[0], batch)
+            for sensor in location.sensors:
+                observer.finished(sensor)
     summary.seconds = time.monotonic() - started
     return summary
 

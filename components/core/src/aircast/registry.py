@@ -15,7 +15,6 @@ import contextlib
 import json
 import os
 import subprocess
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,18 +25,41 @@ import numpy as np
 import pandas as pd
 
 from aircast.forecaster import Forecaster
+from aircast.model_store import (
+    BASELINE_FILE,
+    CHALLENGER,
+    CHAMPION,
+    LoadedModel,
+    ModelNotFoundError,
+    ModelStore,
+    RegistryError,
+)
 
-CHAMPION = "champion"
-CHALLENGER = "challenger"
+__all__ = [
+    "CHALLENGER",
+    "CHAMPION",
+    "GateDecision",
+    "GateMargins",
+    "LoadedModel",
+    "ModelNotFoundError",
+    "RegisteredVersion",
+    "RegistryError",
+    "apply_gate",
+    "champion_version",
+    "decide",
+    "load_model",
+    "log_baseline",
+    "log_training",
+    "model_name",
+    "promote",
+    "rollback",
+    "set_baseline_champion",
+    "version_kind",
+]
+
 _HISTORY_TAG = "aircast.champion_history"
-
-
-class RegistryError(RuntimeError):
-    """A registry operation cannot be done; the message names the problem and the fix."""
-
-
-class ModelNotFoundError(RegistryError, LookupError):
-    """No such registered model, version or alias."""
+# Version (and run) tag naming what a version holds: "catboost" or "baseline".
+KIND_TAG = "aircast.kind"
 
 
 def model_name(parameter: str) -> str:
@@ -58,32 +80,19 @@ def _is_missing(exc: Exception) -> bool:
     )
 
 
-@dataclass(frozen=True)
-class LoadedModel:
-    """A registered forecaster ready to predict, with what the API reports about it."""
+def _store(tracking_uri: str | None) -> ModelStore:
+    """The one loader, at ``tracking_uri`` or where the MLflow client is pointed."""
+    if tracking_uri is None:
+        import mlflow
 
-    forecaster: Forecaster
-    name: str
-    version: int
-    alias: str | None
-    run_id: str
-    trained_at: datetime
-    metrics: dict[str, float]
-    feature_names: list[str]
-    unit: str
+        tracking_uri = mlflow.get_tracking_uri()
+    return ModelStore(tracking_uri)
 
 
 def champion_version(name: str, *, tracking_uri: str | None = None) -> int | None:
     """The version behind ``name@champion``, or None when there is none (cheap: one call)."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        mv = _client(tracking_uri).get_model_version_by_alias(name, CHAMPION)
-    except MlflowException as exc:
-        if _is_missing(exc):
-            return None
-        raise
-    return int(mv.version)
+    with _store(tracking_uri) as store:
+        return store.champion_version(name, CHAMPION)
 
 
 def load_model(
@@ -93,50 +102,10 @@ def load_model(
     version: int | None = None,
     tracking_uri: str | None = None,
 ) -> LoadedModel:
-    """Resolve ``name@alias`` (or an explicit ``version``) and load its native CatBoost model."""
-    import mlflow.artifacts
-    from mlflow.exceptions import MlflowException
-
-    client = _client(tracking_uri)
-    try:
-        if version is not None:
-            mv = client.get_model_version(name, str(version))
-            alias = None
-        else:
-            if alias is None:
-                raise ValueError("give an alias or a version")
-            mv = client.get_model_version_by_alias(name, alias)
-    except MlflowException as exc:
-        if _is_missing(exc):
-            what = f"version {version}" if version is not None else f"alias {alias!r}"
-            raise ModelNotFoundError(
-                f"registered model {name!r} has no {what}; train one with `aircast train`"
-            ) from exc
-        raise
-    with tempfile.TemporaryDirectory(prefix="aircast-model-") as tmp:
-        local = mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{name}/{mv.version}",
-            dst_path=tmp,
-            tracking_uri=tracking_uri,
-        )
-        files = sorted(Path(local).rglob("*.cb"))
-        if not files:
-            raise RegistryError(f"{name} version {mv.version} has no CatBoost model file")
-        forecaster = Forecaster.load(files[0])
-    metrics: dict[str, float] = {}
-    if mv.run_id:
-        metrics = dict(client.get_run(mv.run_id).data.metrics)
-    return LoadedModel(
-        forecaster=forecaster,
-        name=name,
-        version=int(mv.version),
-        alias=alias,
-        run_id=mv.run_id or "",
-        trained_at=datetime.fromtimestamp(int(mv.creation_timestamp) / 1000, tz=UTC),
-        metrics=metrics,
-        feature_names=forecaster.model_feature_names,
-        unit=forecaster.spec.unit,
-    )
+    """Resolve ``name@alias`` (or an explicit ``version``) and load its forecaster, through
+    the one loader the API uses too (:class:`aircast.model_store.ModelStore`)."""
+    with _store(tracking_uri) as store:
+        return store.load_model(name, alias, version=version)
 
 
 # ----------------------------------------------------------------------------- logging
@@ -242,7 +211,85 @@ def log_training(
                 pip_requirements=_model_requirements(),
             )
             version = int(info.registered_model_version)
+    _client(tracking_uri).set_model_version_tag(name, str(version), KIND_TAG, forecaster.kind)
     return RegisteredVersion(name=name, version=version, run_id=run.info.run_id)
+
+
+def log_baseline(
+    forecaster: Forecaster,
+    *,
+    experiment: str,
+    params: Mapping[str, Any],
+    metrics: Mapping[str, float],
+    fingerprint: Mapping[str, Any],
+    tags: Mapping[str, str] | None = None,
+    tracking_uri: str | None = None,
+) -> RegisteredVersion:
+    """Log a baseline (no trees) as an MLflow run and register it as a new version of the
+    parameter's model, an ordinary version like a trained one: its artifact is the
+    forecaster's JSON file (:data:`aircast.model_store.BASELINE_FILE`) under ``model/`` and
+    the version is tagged ``aircast.kind=baseline``."""
+    import tempfile
+
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    if not forecaster.is_baseline:
+        raise RegistryError("log_baseline needs a baseline forecaster; use log_training")
+    name = model_name(forecaster.spec.target)
+    with _tracking(tracking_uri):
+        mlflow.set_experiment(experiment)
+        with mlflow.start_run() as run:
+            commit = git_commit()
+            run_tags = {
+                "aircast.parameter": forecaster.spec.target,
+                KIND_TAG: forecaster.kind,
+                **(tags or {}),
+            }
+            if commit:
+                run_tags["mlflow.source.git.commit"] = commit
+            mlflow.set_tags(run_tags)
+            mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
+            mlflow.log_params({f"data.{k}": str(v)[:500] for k, v in fingerprint.items()})
+            mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+            mlflow.log_dict(dict(fingerprint), "dataset_fingerprint.json")
+            mlflow.log_dict(
+                {"features": forecaster.model_feature_names, "spec": forecaster.spec.to_dict()},
+                "features.json",
+            )
+            with tempfile.TemporaryDirectory(prefix="aircast-baseline-") as tmp:
+                path = forecaster.save(Path(tmp) / BASELINE_FILE)
+                mlflow.log_artifact(str(path), artifact_path="model")
+            source = f"{run.info.artifact_uri}/model"
+    client = _client(tracking_uri)
+    try:
+        client.create_registered_model(name)
+    except MlflowException as exc:
+        if getattr(exc, "error_code", "") != "RESOURCE_ALREADY_EXISTS":
+            raise
+    mv = client.create_model_version(
+        name, source, run_id=run.info.run_id, tags={KIND_TAG: forecaster.kind}
+    )
+    return RegisteredVersion(name=name, version=int(mv.version), run_id=run.info.run_id)
+
+
+def version_kind(name: str, version: int, *, tracking_uri: str | None = None) -> str:
+    """``baseline`` or ``catboost``: what a registered version holds (versions registered
+    before the tag existed are trained CatBoost models)."""
+    mv = _client(tracking_uri).get_model_version(name, str(version))
+    return str((mv.tags or {}).get(KIND_TAG, "catboost"))
+
+
+def set_baseline_champion(
+    name: str, version: int, reason: str, *, tracking_uri: str | None = None
+) -> None:
+    """Make baseline ``version`` the champion, with the decision recorded as version tags
+    (:func:`aircast.baseline.register_baseline` decides when)."""
+    client = _client(tracking_uri)
+    tags = {"gate.decision": CHAMPION, "gate.reason": reason, "gate.decided_at": _now()}
+    for key, value in tags.items():
+        client.set_model_version_tag(name, str(version), key, value)
+    _set_champion(client, name, version, [*_history(client, name), version])
 
 
 def _model_requirements() -> list[str]:

@@ -162,17 +162,31 @@ def empty_raw() -> pd.DataFrame:
     return frame
 
 
-def validate_measurements(raw: pd.DataFrame) -> Validated:
-    """Split a raw frame into clean rows and rejected rows, each rejection with its reason.
+@dataclass(frozen=True)
+class Screened:
+    """Per-row checks of a raw frame, before any row is compared with another.
+
+    ``reason`` is null where the row passed; ``parameter``, ``unit`` and ``value`` are the
+    normalised parameter, its canonical unit and the value converted to it.
+    """
+
+    frame: pd.DataFrame
+    reason: pd.Series
+    parameter: pd.Series
+    unit: pd.Series
+    value: pd.Series
+
+
+def screen_rows(raw: pd.DataFrame) -> Screened:
+    """Run every per-row check of :func:`validate_measurements` (all but ``duplicate_hour``).
 
     Reasons, first match wins: ``missing_value``, ``invalid_datetime``,
     ``unsupported_parameter``, ``unit_not_convertible``, ``placeholder_value`` (sentinels such
     as -999), ``negative_value``, ``out_of_range`` (outside the parameter's physical range after
-    unit conversion), ``duplicate_hour`` (a second row for the same sensor and hour: the first
-    is kept). Clean rows carry the canonical unit and converted value.
+    unit conversion). The sub-hourly path (:mod:`aircast.hourly`) screens single readings with
+    it before averaging them, so a placeholder never pollutes an hourly mean.
     """
     frame = RawMeasurements.validate(raw.reset_index(drop=True), lazy=True)
-    original = frame.copy()
     parameter = frame["parameter"].astype("object").str.strip().str.lower()
     unit = _canonical_unit(frame["unit"])
     value = frame["value"]
@@ -193,15 +207,36 @@ def validate_measurements(raw: pd.DataFrame) -> Validated:
     flag(value.isin(list(PLACEHOLDERS)), "placeholder_value")
     flag(parameter.isin(list(NON_NEGATIVE)) & (value < 0), "negative_value")
     flag((converted < low) | (converted > high), "out_of_range")
+    return Screened(
+        frame=frame,
+        reason=reason,
+        parameter=parameter,
+        unit=parameter.map(CANONICAL_UNITS),
+        value=converted,
+    )
+
+
+def validate_measurements(raw: pd.DataFrame) -> Validated:
+    """Split a raw frame into clean rows and rejected rows, each rejection with its reason.
+
+    Reasons, first match wins: those of :func:`screen_rows`, then ``duplicate_hour`` (a second
+    row for the same sensor and hour: the first is kept). Clean rows carry the canonical unit
+    and converted value.
+    """
+    screened = screen_rows(raw)
+    frame, reason = screened.frame, screened.reason
+    original = frame.copy()
     candidate = reason.isna()
     duplicated = frame.loc[candidate].duplicated(subset=["sensor_id", "datetime"], keep="first")
-    flag(duplicated.reindex(frame.index, fill_value=False), "duplicate_hour")
+    reason[duplicated.reindex(frame.index, fill_value=False).astype(bool) & reason.isna()] = (
+        "duplicate_hour"
+    )
 
     keep = reason.isna()
     clean = frame.loc[keep].assign(
-        parameter=parameter[keep],
-        unit=parameter[keep].map(CANONICAL_UNITS),
-        value=converted[keep],
+        parameter=screened.parameter[keep],
+        unit=screened.unit[keep],
+        value=screened.value[keep],
     )
     clean = CleanMeasurements.validate(
         clean[list(RAW_COLUMNS)].astype({"parameter": str, "unit": str, "source": str}),

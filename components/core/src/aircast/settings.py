@@ -93,7 +93,12 @@ class OpenAQSettings(_Settings):
         default="openaq-data-archive", description="Bucket of OpenAQ's public S3 archive."
     )
     openaq_archive_endpoint_url: str | None = Field(
-        default=None, description="S3 endpoint for the archive (a local S3 in tests)."
+        default=None,
+        description="S3 endpoint of the archive; unset means AWS (unsigned requests to the "
+        "public bucket). Tests and the demo point it at the local stack's S3.",
+    )
+    openaq_archive_workers: int = Field(
+        default=8, ge=1, le=64, description="Archive day files fetched concurrently."
     )
 
 
@@ -110,7 +115,14 @@ class IngestSettings(_Settings):
     ingest_initial_lookback_hours: int = Field(
         default=24 * 30,
         ge=1,
-        description="Hours fetched for a sensor that has no watermark yet.",
+        description="Hours fetched from the API for a sensor that has no watermark yet and "
+        "no history in the archive.",
+    )
+    ingest_archive_days: int = Field(
+        default=365,
+        ge=0,
+        description="Days of history a location's first ingest reads from OpenAQ's public S3 "
+        "archive before taking the recent tail from the API; 0 = API only.",
     )
 
 

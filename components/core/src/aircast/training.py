@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from aircast import combination
 from aircast.evaluation import (
     Backtest,
     backtest_origins,
@@ -45,6 +46,15 @@ Progress = Callable[[str], None]
 
 class TrainingError(RuntimeError):
     """Training cannot proceed (e.g. too little data); the message says what to do."""
+
+
+class HistoryTooShortError(TrainingError):
+    """Too little history for any backtest fold: :func:`train` registers the baseline
+    (:mod:`aircast.baseline`) instead of a trained model."""
+
+
+# days of history the trees need before the first backtest origin
+MIN_TRAIN_DAYS = 4
 
 
 def _noop(_: str) -> None:
@@ -198,29 +208,34 @@ def calibrated_fitter(
     cross_fit: bool = True,
     progress: Progress = _noop,
 ) -> Callable[[pd.DataFrame, pd.DataFrame], Forecaster]:
-    """Fit on all but the last ``calibration_days`` (already censored at the origin), and
-    calibrate the interval on those days.
+    """Fit the trees on all but a held-out tail of the rows (already censored at the origin),
+    and on that tail fit the per-horizon combination weights and the interval calibration.
 
-    With ``cross_fit`` the returned model is then fitted again on every row, the calibration
-    days included, and adopts the first model's interval adjustment: the served model learns
-    from the most recent days, and the interval is still calibrated on days its calibrating
-    model had not seen. Costs a second fit.
+    The tail is sized from the data (:func:`aircast.combination.held_out_days`): a third of
+    the span, at least 2 days, at most ``calibration_days``. With ``cross_fit`` the returned
+    model is then fitted again on every row, the held-out days included, and adopts the first
+    model's weights and interval adjustment: the served model learns from the most recent
+    days, and both are still fitted on days the trees that produced them had not seen.
+    Costs a second fit. A history too short to hold anything out gives the trees alone.
     """
 
     def fit(features: pd.DataFrame, targets: pd.DataFrame) -> Forecaster:
         model = Forecaster(spec, params)
-        if calibration_days <= 0:
-            return model.fit(features, targets)
         issue = pd.DatetimeIndex(features["issue_time"])
-        cut = issue.max() + pd.Timedelta(hours=1) - pd.Timedelta(days=calibration_days)
+        span = (issue.max() - issue.min() + pd.Timedelta(hours=1)) / pd.Timedelta(days=1)
+        days = combination.held_out_days(span, calibration_days) if len(issue) else 0
+        if days <= 0:
+            return model.fit(features, targets)
+        cut = issue.max() + pd.Timedelta(hours=1) - pd.Timedelta(days=days)
         rows, censored, _ = split_targets(features, targets, cut, cut)
         cal = np.asarray(issue >= cut)
         if rows.sum() == 0 or cal.sum() == 0:
             return model.fit(features, targets)
+        progress(f"holding out the last {days} of {span:.0f} days for the combination")
         model.fit(features[rows], censored[rows], calibration=(features[cal], targets[cal]))
         if not cross_fit:
             return model
-        progress(f"refitting on all {len(features)} rows, calibration days included")
+        progress(f"refitting on all {len(features)} rows, held-out days included")
         final = Forecaster(spec, params).fit(features, targets)
         final.adopt_calibration(model)
         return final
@@ -241,12 +256,13 @@ def stage_fit(
     window = pd.Timedelta(days=settings.train_backtest_days)
     origins = backtest_origins(end, settings.train_backtest_folds, window)
     start = pd.DatetimeIndex(features["issue_time"]).min()
-    if origins[0] - pd.Timedelta(days=settings.train_calibration_days + 2) <= start:
+    # the held-out slice is sized from each origin's history (combination.held_out_days)
+    if origins[0] - pd.Timedelta(days=MIN_TRAIN_DAYS) <= start:
         span = (end - start) / pd.Timedelta(days=1)
-        raise TrainingError(
+        raise HistoryTooShortError(
             f"{span:.0f} days of data is too little for {settings.train_backtest_folds} "
             f"backtest fold(s) of {settings.train_backtest_days} days plus "
-            f"{settings.train_calibration_days} calibration days; ingest more history or "
+            f"{MIN_TRAIN_DAYS} days to train on; ingest more history or "
             "lower AIRCAST_TRAIN_BACKTEST_DAYS"
         )
     backtest, models = rolling_origin(
@@ -347,6 +363,7 @@ class TrainingReport:
     decision: GateDecision
     metrics: dict[str, float]
     by_horizon: pd.DataFrame
+    kind: str = "catboost"
 
 
 def stage_register(
@@ -430,6 +447,50 @@ def train(
         else:
             raise ValueError("give conninfo or frames")
         stage_features(workdir, settings, progress=progress)
-        stage_fit(workdir, settings, progress=progress)
+        try:
+            stage_fit(workdir, settings, progress=progress)
+        except HistoryTooShortError as short:
+            progress(f"{short}: registering the baseline instead")
+            return stage_baseline(workdir, settings, progress=progress)
         stage_evaluate(workdir, settings, progress=progress)
         return stage_register(workdir, settings, gate, progress=progress)
+
+
+def stage_baseline(
+    workdir: Path, settings: TrainingSettings, *, progress: Progress = _noop
+) -> TrainingReport:
+    """Fit and register the baseline on the loaded data (too little history to train): it
+    becomes champion unless a trained model already is (:mod:`aircast.baseline`)."""
+    from aircast.baseline import register_baseline
+
+    measurements = pd.read_pickle(workdir / "measurements.pkl")  # noqa: S301 - our own file
+    locations = pd.read_pickle(workdir / "locations.pkl")  # noqa: S301
+    fp = json.loads((workdir / "fingerprint.json").read_text())
+    version = register_baseline(
+        measurements,
+        locations,
+        feature_spec(settings),
+        experiment=settings.train_experiment,
+        fingerprint=fp,
+        progress=progress,
+    )
+    table = version.by_horizon
+    mae = float(table["mae_aircast"].mean()) if len(table) else float("nan")
+    persistence = float(table["mae_persistence"].mean()) if len(table) else float("nan")
+    decision = GateDecision(
+        promote=version.champion,
+        candidate_mae=mae,
+        persistence_mae=persistence,
+        champion_mae=None,
+        champion_version=None,
+        reason=version.reason,
+    )
+    return TrainingReport(
+        name=version.name,
+        version=version.version,
+        run_id=version.run_id,
+        decision=decision,
+        metrics={},
+        by_horizon=table,
+        kind="baseline",
+    )

@@ -73,7 +73,7 @@ def stack_down() -> None:
     "--from-csv",
     type=click.Path(path_type=Path),
     default=None,
-    help="Ingest an OpenAQ CSV export instead of calling an API.",
+    help="Ingest an OpenAQ Explorer CSV export, or a folder of them, instead of calling an API.",
 )
 @click.option(
     "--location-ids",

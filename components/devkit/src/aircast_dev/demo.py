@@ -36,12 +36,15 @@ from aircast_dev.stack import (
     running_stack,
     wait_until,
 )
+from aircast_dev.synthetic import MeasurementSet
 
 # A few reference-grade PM2.5 monitors around Albuquerque, NM (AirNow via OpenAQ, e.g. Del Norte,
 # location 2178): discovered by coordinates + radius with monitor=true, so the selection follows
 # OpenAQ's current list instead of hard-coding ids that may retire.
 DEFAULT_REAL_SELECTION = {"coordinates": "35.1353,-106.5847", "radius": "25000", "monitor": "true"}
 MAGE_PROJECT = "components/mage/aircast_mage"
+# The local copy of OpenAQ's archive keeps the real bucket's name, on the stack's S3 endpoint.
+ARCHIVE_BUCKET = "openaq-data-archive"
 
 
 class DemoError(RuntimeError):
@@ -192,11 +195,21 @@ class Demo:
 
     def _data_source(self) -> tuple[str, dict[str, Any]]:
         opts = self.options
-        lookback = {"AIRCAST_INGEST_INITIAL_LOOKBACK_HOURS": str(opts.lookback_days * 24)}
-        self.env.update(lookback)
+        self.env.update(
+            {
+                "AIRCAST_INGEST_INITIAL_LOOKBACK_HOURS": str(opts.lookback_days * 24),
+                # A first ingest takes this much history from OpenAQ's S3 archive.
+                "AIRCAST_INGEST_ARCHIVE_DAYS": str(opts.lookback_days),
+            }
+        )
         if opts.from_csv is not None:
+            if opts.from_csv.is_dir():
+                return f"OpenAQ CSV exports in the folder {opts.from_csv}", {}
             if not opts.from_csv.is_file():
-                raise DemoError(f"--from-csv: no file at {opts.from_csv}")
+                raise DemoError(
+                    f"--from-csv: nothing at {opts.from_csv} (give an OpenAQ Explorer CSV export "
+                    "or a folder of them)"
+                )
             return f"OpenAQ CSV export {opts.from_csv}", {}
         if os.environ.get("OPENAQ_API_KEY"):
             selection: dict[str, Any] = (
@@ -223,10 +236,38 @@ class Demo:
         )
         ids = ",".join(str(loc.location_id) for loc in dataset.locations)
         server.window_seconds = 5.0
+        self._publish_archive(dataset)
         return (
-            f"SYNTHETIC data from the local OpenAQ-compatible server at {server.url} "
+            f"SYNTHETIC data: history from a local copy of the OpenAQ S3 archive, recent hours "
+            f"from the local OpenAQ-compatible server at {server.url} "
             "(set OPENAQ_API_KEY for real OpenAQ data)",
             {"location_ids": opts.location_ids or ids},
+        )
+
+    def _publish_archive(self, dataset: MeasurementSet) -> None:
+        """The synthetic history in the archive's layout on the stack's S3 endpoint (the last
+        location reporting every 5 minutes, like a low-cost sensor); first ingests read it."""
+        import boto3
+
+        from aircast_dev.archive import archive_objects, publish_archive
+
+        if self.stack is None:
+            raise DemoError("the archive needs the stack's S3 endpoint: start the stack first")
+        ep = self.stack.endpoints
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=ep.s3_endpoint_url,
+            aws_access_key_id=ep.s3_access_key,
+            aws_secret_access_key=ep.s3_secret_key,
+            region_name=ep.region,
+        )
+        low_cost = {dataset.locations[-1].location_id: 12}
+        publish_archive(s3, ARCHIVE_BUCKET, archive_objects(dataset, readings_per_hour=low_cost))
+        self.env.update(
+            {
+                "AIRCAST_OPENAQ_ARCHIVE_BUCKET": ARCHIVE_BUCKET,
+                "AIRCAST_OPENAQ_ARCHIVE_ENDPOINT_URL": ep.s3_endpoint_url,
+            }
         )
 
     def run_pipeline(self, pipeline: str, variables: dict[str, Any]) -> None:

@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
-import orjson
-import psycopg
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
-from psycopg_pool import PoolTimeout
 
-from aircast.features import history_hours
-from aircast_api import metrics, problems
-from aircast_api.deps import (
-    CacheDep,
-    CoalescerDep,
-    LifecycleDep,
-    ReaderDep,
-    SettingsDep,
-    require_api_key,
-    served_model,
-)
-from aircast_api.forecasting import HorizonRange, UnforecastableError, spec_of, stored_windows
-from aircast_api.history import StoredLocation
+from aircast_api import problems
+from aircast_api.deps import ServiceDep, require_api_key
+from aircast_api.forecasting import HorizonRange
 from aircast_api.models import (
     Forecast,
     Horizons,
@@ -32,25 +18,9 @@ from aircast_api.models import (
     LocationPage,
     Parameter,
 )
-from aircast_api.problems import ProblemError
 
 router = APIRouter(prefix="/v1", tags=["locations"], dependencies=[Depends(require_api_key)])
-T = TypeVar("T")
 LocationId = Annotated[int, Path(ge=1, le=2**62, description="OpenAQ location id.")]
-
-
-async def _read(read: Awaitable[T]) -> T:
-    """Await a store read; a database outage becomes a 503."""
-    try:
-        return await read
-    except (psycopg.OperationalError, PoolTimeout) as error:
-        raise ProblemError(
-            503,
-            "database-unavailable",
-            "Database unavailable",
-            "The aircast database cannot be reached; retry later.",
-            headers={"Retry-After": "5"},
-        ) from error
 
 
 _LINKS: dict[int | str, dict[str, Any]] = {
@@ -78,7 +48,7 @@ _LINKS: dict[int | str, dict[str, Any]] = {
     responses={**_LINKS, **problems.responses(401, 422, 503)},
 )
 async def list_locations(
-    reader: ReaderDep,
+    service: ServiceDep,
     parameter: Annotated[Parameter, Query(description="Only locations measuring it.")] = "pm25",
     limit: Annotated[int, Query(ge=1, le=500, description="Page size.")] = 100,
     cursor: Annotated[
@@ -91,7 +61,7 @@ async def list_locations(
 ) -> LocationPage:
     """Locations with a sensor of ``parameter``, with their newest measurement, by id."""
     after = int(cursor) if cursor is not None else None
-    rows = await _read(reader.page(parameter, after, limit + 1))
+    rows = await service.locations(parameter, after, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     return LocationPage(
@@ -108,6 +78,7 @@ async def list_locations(
                     if row.latest_datetime is not None and row.latest_value is not None
                     else None
                 ),
+                newest_observation=row.latest_datetime,
             )
             for row in rows
         ],
@@ -115,68 +86,73 @@ async def list_locations(
     )
 
 
+_STORED_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {
+        "description": "No forecast from this location's data: too short a recent history "
+        "(`history-too-short`), or a newest measurement older than "
+        "`AIRCAST_API_MAX_DATA_AGE_HOURS` (`stale-data`, naming it).",
+        "content": {
+            problems.PROBLEM_MEDIA_TYPE: {
+                "schema": {"$ref": "#/components/schemas/Problem"},
+                "examples": {
+                    "stale-data": {
+                        "summary": "The newest measurement is too old",
+                        "value": {
+                            "type": "https://aircast.dev/problems/stale-data",
+                            "title": "Data too old to forecast",
+                            "status": 409,
+                            "detail": "The newest measurement of location 2178 is from "
+                            "2025-06-01T12:00:00Z, 10.5 h ago; forecasts need one within 6 h "
+                            "(AIRCAST_API_MAX_DATA_AGE_HOURS). Ingestion may be behind or the "
+                            "station offline.",
+                            "instance": "/v1/locations/2178/forecast",
+                            "request_id": "4f1c2a9e8b7d6c5a",
+                            "newest_observation": "2025-06-01T12:00:00Z",
+                            "data_age_hours": 10.5,
+                            "max_data_age_hours": 6.0,
+                        },
+                    },
+                    "history-too-short": {
+                        "summary": "Too few recent hours observed",
+                        "value": {
+                            "type": "https://aircast.dev/problems/history-too-short",
+                            "title": "History too short",
+                            "status": 409,
+                            "detail": "history too short: at least 12 of the 24 hours up to "
+                            "the newest pm25 value must be observed",
+                            "instance": "/v1/locations/2178/forecast",
+                            "request_id": "4f1c2a9e8b7d6c5a",
+                        },
+                    },
+                },
+            }
+        },
+    }
+}
+
+
 @router.get(
     "/locations/{location_id}/forecast",
     response_model=Forecast,
-    responses=problems.responses(401, 404, 409, 422, 503),
+    responses={
+        **problems.responses(401, 404),
+        **_STORED_CONFLICT,
+        **problems.responses(422, 503),
+    },
 )
 async def forecast_location(
     location_id: LocationId,
-    lifecycle: LifecycleDep,
-    reader: ReaderDep,
-    settings: SettingsDep,
-    cache: CacheDep,
-    coalescer: CoalescerDep,
+    service: ServiceDep,
     parameter: Annotated[Parameter, Query()] = "pm25",
     horizons: Annotated[Horizons, Query()] = "1..24",
 ) -> Response:
     """Forecast a stored location from its newest history in the database.
 
     The issue time is the hour of the newest stored ``parameter`` value; only
-    ``history_hours(spec)`` hours before it are read. The rendered forecast is reused for
-    the same model version and newest measurement for up to
+    ``history_hours(spec)`` hours before it are read. A newest value older than
+    ``AIRCAST_API_MAX_DATA_AGE_HOURS`` answers 409 ``stale-data``. The rendered forecast is
+    reused for the same model version and newest measurement for up to
     ``AIRCAST_API_FORECAST_CACHE_SECONDS``.
     """
-    served = served_model(lifecycle, parameter)
-    spec = spec_of(served)
-    wanted = HorizonRange.parse(horizons)
-
-    def key(location: StoredLocation) -> tuple[Any, ...]:
-        return (parameter, location_id, served.version, location.latest_datetime, wanted)
-
-    async with coalescer.reading():
-        location, series, body = await _read(
-            reader.forecast_input(
-                location_id,
-                parameter,
-                spec.parameters,
-                history_hours(spec),
-                lambda found: cache.get(key(found)),
-            )
-        )
-    if location is None:
-        raise ProblemError(
-            404,
-            "location-not-found",
-            "Unknown location",
-            f"No stored location {location_id} measures {parameter}; see GET /v1/locations.",
-        )
-    if location.latest_datetime is None:
-        raise ProblemError(
-            409,
-            "history-too-short",
-            "History too short",
-            f"Location {location_id} has no {parameter} measurements yet.",
-        )
-    if body is None:
-        try:
-            windows = stored_windows(served, location, series, settings.api_min_recent_hours)
-        except UnforecastableError as error:
-            raise ProblemError(409, "history-too-short", "History too short", str(error)) from error
-        # On the event loop (one location is ~2 ms of CPU), merged with the forecasts of
-        # concurrent requests still reading their history (aircast_api.coalesce).
-        (document,) = await coalescer.forecast(served, parameter, windows, wanted)
-        body = orjson.dumps(document)
-        cache.put(key(location), body)
-    metrics.PREDICTIONS.labels(parameter=parameter, route="stored").inc()
+    body = await service.stored(location_id, parameter, HorizonRange.parse(horizons))
     return Response(body, media_type="application/json")

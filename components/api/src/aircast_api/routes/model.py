@@ -44,6 +44,7 @@ async def get_model(
         name=str(model.name),
         version=served.version,
         alias=str(model.alias),
+        kind="baseline" if model.forecaster.is_baseline else "catboost",
         run_id=str(model.run_id),
         trained_at=model.trained_at,
         loaded_at=served.loaded_at,

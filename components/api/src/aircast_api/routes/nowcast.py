@@ -14,10 +14,9 @@ from aircast_api.air_quality import (
     NowCastUnavailableError,
     stored_nowcast,
 )
-from aircast_api.deps import ReaderDep, require_api_key
+from aircast_api.deps import ServiceDep, require_api_key
 from aircast_api.problems import ProblemError
 from aircast_api.routes.locations import LocationId
-from aircast_api.routes.locations import _read as read_store  # a DB outage becomes 503
 
 router = APIRouter(prefix="/v1", tags=["locations"], dependencies=[Depends(require_api_key)])
 
@@ -38,7 +37,7 @@ router = APIRouter(prefix="/v1", tags=["locations"], dependencies=[Depends(requi
 )
 async def nowcast_location(
     location_id: LocationId,
-    reader: ReaderDep,
+    service: ServiceDep,
     parameter: Annotated[
         AqiParameter, Query(description="pm25 or pm10: the pollutants with a NowCast.")
     ] = AqiParameter.PM25,
@@ -52,9 +51,8 @@ async def nowcast_location(
     database.
     """
     name = parameter.value
-    location, series, _ = await read_store(
-        reader.forecast_input(location_id, name, (name,), aqi.NOWCAST_HOURS)
-    )
+    # a DB outage becomes 503 (ForecastService)
+    location, series = await service.recent_history(location_id, name, (name,), aqi.NOWCAST_HOURS)
     if location is None:
         raise ProblemError(
             404,

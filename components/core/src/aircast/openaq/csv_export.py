@@ -1,10 +1,11 @@
-"""OpenAQ Explorer CSV exports (``aircast ingest --from-csv PATH``).
+"""OpenAQ Explorer CSV exports (``aircast ingest --from-csv PATH``, a file or a folder of them).
 
 The Explorer's download has the columns ``location_id, location_name, parameter, value, unit,
 datetimeUtc, datetimeLocal, timezone, latitude, longitude, country_iso, isMobile, isMonitor,
 owner_name, provider`` and no sensor id. Rows are mapped to the stored sensor of their location
 and parameter when there is exactly one; otherwise to a stable negative id (never a real
-OpenAQ id) derived from location and parameter.
+OpenAQ id) derived from location and parameter. Low-cost sensors' exports hold a reading every
+few minutes: they are averaged into hour-ending hours with their count (:mod:`aircast.hourly`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from aircast.hourly import hour_ending_means
 from aircast.openaq.models import PARAMETER_IDS, Location, Sensor
-from aircast.schemas import RAW_COLUMNS, RawMeasurements
 
 SOURCE = "openaq-csv"
 REQUIRED = ("location_id", "parameter", "value", "unit", "datetimeUtc")
@@ -29,6 +30,35 @@ class CSVExportError(ValueError):
 def export_sensor_id(location_id: int, parameter: str) -> int:
     """A stable id for a (location, parameter) series of a CSV export (negative)."""
     return -(int(location_id) * 100_000 + zlib.crc32(parameter.lower().encode()) % 100_000)
+
+
+def export_paths(path: str | Path) -> list[Path]:
+    """The export files ``path`` names: itself, or every ``*.csv`` / ``*.csv.gz`` under it."""
+    root = Path(path)
+    if root.is_file():
+        return [root]
+    if not root.is_dir():
+        raise CSVExportError(
+            f"{root} does not exist: pass an OpenAQ CSV export or a folder of them"
+        )
+    found = sorted(
+        f for f in root.rglob("*") if f.is_file() and f.name.lower().endswith((".csv", ".csv.gz"))
+    )
+    if not found:
+        raise CSVExportError(
+            f"{root} holds no *.csv or *.csv.gz file: put the OpenAQ Explorer exports there"
+        )
+    return found
+
+
+def read_exports(paths: list[Path]) -> tuple[pd.DataFrame, int]:
+    """Read several exports into one frame; returns it and how many repeated readings (the same
+    location, parameter, time, value and unit in overlapping exports) were counted once."""
+    frames = [read_export(p) for p in paths]
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    key = ["location_id", "parameter", "datetimeUtc", "value", "unit"]
+    repeated = frame.duplicated(subset=key, keep="first")
+    return frame.loc[~repeated].reset_index(drop=True), int(repeated.sum())
 
 
 def read_export(path: str | Path) -> pd.DataFrame:
@@ -93,7 +123,11 @@ def export_locations(
 def export_frame(
     frame: pd.DataFrame, known_sensors: Mapping[tuple[int, str], int] | None = None
 ) -> pd.DataFrame:
-    """Export rows → raw frame (``datetimeUtc`` is read as the hour-ending time)."""
+    """Export rows → raw hourly frame: hour-ending means of the readings, with their count.
+
+    ``datetimeUtc`` is the time a reading ends (OpenAQ's convention): hourly rows stay where
+    they are with a count of 1, sub-hourly readings are averaged into the hour they end in.
+    """
     known = dict(known_sensors or {})
     parameter = frame["parameter"].astype(str).str.lower()
     location = pd.to_numeric(frame["location_id"], errors="coerce").fillna(0).astype("int64")
@@ -101,7 +135,7 @@ def export_frame(
         known.get((int(loc), str(par)), export_sensor_id(int(loc), str(par)))
         for loc, par in zip(location, parameter, strict=True)
     ]
-    out = pd.DataFrame(
+    readings = pd.DataFrame(
         {
             "location_id": location,
             "sensor_id": sensor,
@@ -113,7 +147,7 @@ def export_frame(
             "unit": frame["unit"],
             "coverage_count": pd.NA,
             "source": SOURCE,
-        }
+        },
+        index=frame.index,
     )
-    validated: pd.DataFrame = RawMeasurements.validate(out[list(RAW_COLUMNS)])
-    return validated
+    return hour_ending_means(readings)
