@@ -1,60 +1,56 @@
+# The composition's outputs operators and terraform.yml read (descriptions in modules/aircast).
+
 output "cluster_name" {
   description = "ECS cluster (repository secret ECS_CLUSTER)."
-  value       = module.cluster.cluster_name
+  value       = module.aircast.cluster_name
 }
 
 output "ecr_repositories" {
-  description = "ECR repository names by component (secrets MAGE_/MLFLOW_/API_ECR_REPOSITORY)."
-  value       = module.ecr.repository_names
+  description = "ECR repository names by component."
+  value       = module.aircast.ecr_repositories
 }
 
 output "ecs_services" {
-  description = "ECS service names by component (secrets *_ECS_SERVICE)."
-  value = {
-    mage   = module.mage.service_name
-    mlflow = module.mlflow.service_name
-    api    = module.api.service_name
-  }
+  description = "ECS service names by component."
+  value       = module.aircast.ecs_services
 }
 
 output "ecs_task_definitions" {
-  description = "Task definition families by component (secrets *_ECS_TASK_DEFINITION)."
-  value = {
-    mage   = module.mage.task_definition_family
-    mlflow = module.mlflow.task_definition_family
-    api    = module.api.task_definition_family
-  }
+  description = "Task definition families by component."
+  value       = module.aircast.ecs_task_definitions
 }
 
 output "api_url" {
   description = "Public URL of the API."
-  value       = "${local.https ? "https" : "http"}://${var.API_HOST != "" ? var.API_HOST : aws_lb.api.dns_name}"
+  value       = module.aircast.api_url
 }
 
 output "mlflow_tracking_uri" {
-  description = "Internal MLflow URL (resolvable inside the VPC only)."
-  value       = local.mlflow_tracking_uri
+  description = "Internal MLflow URL."
+  value       = module.aircast.mlflow_tracking_uri
 }
 
 output "artifact_bucket" {
   description = "S3 bucket of the MLflow artifacts."
-  value       = module.artifacts.bucket_name
+  value       = module.aircast.artifact_bucket
 }
 
 output "secret_names" {
-  description = "Secrets Manager names by key (for rotation with put-secret-value)."
-  value       = module.secrets.names
+  description = "Secrets Manager names by key."
+  value       = module.aircast.secret_names
 }
 
 output "database_endpoints" {
   description = "Private endpoints of the two RDS instances."
-  value = {
-    mlflow = module.mlflow_db.address
-    mage   = module.mage_db.address
-  }
+  value       = module.aircast.database_endpoints
+}
+
+output "database_master_secrets" {
+  description = "RDS-managed master password secrets."
+  value       = module.aircast.database_master_secrets
 }
 
 output "mage_admin_password_secret" {
-  description = "Secret holding Mage's owner password (filled by terraform.yml when empty)."
-  value       = module.secrets.names["mage_admin_password"]
+  description = "Secret holding Mage's owner password."
+  value       = module.aircast.mage_admin_password_secret
 }

@@ -15,15 +15,3 @@ terraform {
     encrypt      = true
   }
 }
-
-provider "aws" {
-  region = var.aws_region
-
-  default_tags {
-    tags = {
-      Project     = var.PROJECT_PREFIX
-      Environment = var.environment
-      ManagedBy   = "terraform"
-    }
-  }
-}

@@ -104,12 +104,14 @@ resource "aws_iam_role" "task" {
   tags               = var.tags
 }
 
+# for_each over the caller's static names: a count on the JSON itself could not be planned while
+# the policy names resources that do not exist yet (the first apply of an environment).
 resource "aws_iam_role_policy" "task" {
-  count = var.task_role_policy_json == null ? 0 : 1
+  for_each = var.task_role_policies
 
-  name   = "application"
+  name   = each.key
   role   = aws_iam_role.task.id
-  policy = var.task_role_policy_json
+  policy = each.value
 }
 
 resource "aws_iam_role_policy" "task_exec" {
@@ -231,12 +233,14 @@ resource "aws_lb_listener_rule" "this" {
 }
 
 resource "aws_service_discovery_service" "this" {
-  count = var.service_discovery_namespace_id == null ? 0 : 1
+  # An object, not a bare id: whether it is null is known at plan time even while the
+  # namespace id is not (a count on the id could not be planned on a first apply).
+  count = var.service_discovery == null ? 0 : 1
 
   name = var.name
 
   dns_config {
-    namespace_id   = var.service_discovery_namespace_id
+    namespace_id   = var.service_discovery.namespace_id
     routing_policy = "MULTIVALUE"
 
     dns_records {
@@ -289,7 +293,7 @@ resource "aws_ecs_service" "this" {
   }
 
   dynamic "service_registries" {
-    for_each = var.service_discovery_namespace_id == null ? [] : [1]
+    for_each = var.service_discovery == null ? [] : [1]
     content {
       registry_arn = aws_service_discovery_service.this[0].arn
     }

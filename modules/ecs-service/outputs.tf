@@ -53,9 +53,9 @@ output "target_group_arn" {
   value       = one(aws_lb_target_group.this[*].arn)
 }
 
-output "task_role_policy_json" {
-  description = "The application policy of the task role (null = the task may call no AWS API)."
-  value       = var.task_role_policy_json
+output "task_role_policies" {
+  description = "Inline policies (JSON) of the task role by name ({} = the task may call no AWS API)."
+  value       = var.task_role_policies
 }
 
 output "autoscaling_bounds" {
@@ -66,4 +66,9 @@ output "autoscaling_bounds" {
 output "log_retention_days" {
   description = "Retention of the service's log group."
   value       = aws_cloudwatch_log_group.this.retention_in_days
+}
+
+output "target_group_health_check_path" {
+  description = "Path the load balancer health-checks the tasks on; null without a load balancer."
+  value       = one(aws_lb_target_group.this[*].health_check[0].path)
 }

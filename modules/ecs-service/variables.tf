@@ -88,10 +88,11 @@ variable "kms_key_arns" {
   nullable    = false
 }
 
-variable "task_role_policy_json" {
-  description = "IAM policy (JSON) of the task role: what the application itself may call. null = no AWS permissions."
-  type        = string
-  default     = null
+variable "task_role_policies" {
+  description = "Inline IAM policies (JSON) of the task role by a static name: what the application itself may call. {} = no AWS permissions."
+  type        = map(string)
+  default     = {}
+  nullable    = false
 }
 
 variable "readonly_root_filesystem" {
@@ -164,10 +165,12 @@ variable "load_balancer" {
   default = null
 }
 
-variable "service_discovery_namespace_id" {
-  description = "Cloud Map private DNS namespace to register the service in (reachable as <name>.<namespace>); null = none."
-  type        = string
-  default     = null
+variable "service_discovery" {
+  description = "Register the service in this Cloud Map private DNS namespace (reachable as <name>.<namespace>); null = none."
+  type = object({
+    namespace_id = string
+  })
+  default = null
 }
 
 variable "autoscaling" {

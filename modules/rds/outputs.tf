@@ -62,3 +62,8 @@ output "protection" {
     backup_retention_period = aws_db_instance.this.backup_retention_period
   }
 }
+
+output "master_password_managed" {
+  description = "True when RDS generates the master password into Secrets Manager and rotates it."
+  value       = aws_db_instance.this.manage_master_user_password == true
+}

@@ -1,5 +1,5 @@
 resource "aws_secretsmanager_secret" "this" {
-  #checkov:skip=CKV2_AWS_57:values come from CI secrets through write-only arguments; rotation is the runbook in docs/infra.md (RDS-managed master passwords rotate themselves).
+  #checkov:skip=CKV2_AWS_57:values come from CI secrets through write-only arguments; rotation is the runbook in docs/infrastructure.md (RDS-managed master passwords rotate themselves).
   #checkov:skip=CKV_AWS_149:a customer-managed key is opt-in through var.kms_key_arn; the envs pass the project key.
   for_each = var.secrets
 

@@ -1,48 +1,18 @@
-# What differs in this environment (its terraform.tfvars) and must stay that way. Offline: the AWS provider is mocked and the secrets module
-# (tested on its own in modules/secrets) is replaced by fixed, distinct ARNs so wiring is exact.
+# What makes prod prod (envs/prod/main.tf): protected, redundant, HTTPS only. The stack's own
+# properties are tested in modules/aircast. Offline: the AWS provider is mocked.
 
 mock_provider "aws" {
-  source          = "./tests/mocks"
+  source          = "../../modules/aircast/tests/mocks"
   override_during = plan
-}
-
-override_resource {
-  target          = module.mlflow.aws_iam_role.task
-  override_during = plan
-  values          = { arn = "arn:aws:iam::123456789012:role/aircast-mlflow-task" }
-}
-
-override_module {
-  target = module.secrets
-  outputs = {
-    arns = {
-      openaq_api_key               = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:aircast/openaq_api_key-s0"
-      api_keys                     = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:aircast/api_keys-s1"
-      aircast_database_url         = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:aircast/aircast_database_url-s2"
-      aircast_database_reader_url  = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:aircast/aircast_database_reader_url-s3"
-      mlflow_backend_store_uri     = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:aircast/mlflow_backend_store_uri-s4"
-      mage_database_connection_url = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:aircast/mage_database_connection_url-s5"
-      mage_admin_password          = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:aircast/mage_admin_password-s6"
-    }
-    names = {
-      openaq_api_key               = "aircast/openaq_api_key"
-      api_keys                     = "aircast/api_keys"
-      aircast_database_url         = "aircast/aircast_database_url"
-      aircast_database_reader_url  = "aircast/aircast_database_reader_url"
-      mlflow_backend_store_uri     = "aircast/mlflow_backend_store_uri"
-      mage_database_connection_url = "aircast/mage_database_connection_url"
-      mage_admin_password          = "aircast/mage_admin_password"
-    }
-  }
 }
 
 variables {
   aws_region                   = "eu-west-1"
   api_certificate_arn          = "arn:aws:acm:eu-west-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
   API_HOST                     = "api.aircast.example"
-  MAGE_RDS_USERNAME            = "aircast_admin"
+  MAGE_RDS_USERNAME            = "aircast_writer"
   MAGE_RDS_PASSWORD            = "test-only-mage-rds"
-  MLFLOW_RDS_USERNAME          = "mlflow_admin"
+  MLFLOW_RDS_USERNAME          = "mlflow"
   MLFLOW_RDS_PASSWORD          = "test-only-mlflow-rds"
   MAGEDB_PASSWORD              = "test-only-reader"
   MAGE_DATABASE_CONNECTION_URL = "postgresql+psycopg2://mage:test-only-mage@db.internal.example:5432/mage?sslmode=require"
@@ -55,29 +25,30 @@ run "prod_is_protected" {
 
   assert {
     condition = alltrue([
-      for db in [module.mlflow_db, module.mage_db] :
-      db.protection.deletion_protection && db.protection.final_snapshot && db.protection.multi_az
+      for db in values(module.aircast.database_protection) :
+      db.deletion_protection && db.final_snapshot && db.multi_az && db.backup_retention_period >= 14
     ])
-    error_message = "prod databases must have deletion protection, a final snapshot and Multi-AZ"
+    error_message = "prod databases must have deletion protection, a final snapshot, Multi-AZ and two weeks of backups"
   }
 
   assert {
-    condition     = module.api.autoscaling_bounds.min >= 2
+    condition     = module.aircast.api_autoscaling_bounds.min >= 2
     error_message = "prod runs at least two API tasks"
   }
 
   assert {
-    condition     = module.api.log_retention_days >= 365
+    condition     = alltrue([for days in values(module.aircast.log_retention_days) : days >= 365])
     error_message = "prod keeps service logs for a year"
   }
-}
 
-run "prod_refuses_plain_http" {
-  command = plan
-
-  variables {
-    api_certificate_arn = ""
+  assert {
+    condition     = module.aircast.api_listeners == { https = "HTTPS", http_redirect = "HTTP" }
+    error_message = "prod serves HTTPS and only redirects HTTP"
   }
 
-  expect_failures = [var.require_https]
+  # modules/aircast tests that require_https refuses to plan without a certificate.
+  assert {
+    condition     = module.aircast.https_required
+    error_message = "prod must refuse to plan without a certificate"
+  }
 }

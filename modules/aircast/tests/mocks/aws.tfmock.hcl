@@ -59,3 +59,7 @@ mock_resource "aws_lb" {
     dns_name = "aircast-api-0.eu-west-1.elb.amazonaws.com"
   }
 }
+
+mock_resource "aws_secretsmanager_secret" {
+  defaults = { arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:aircast/mock-000000" }
+}

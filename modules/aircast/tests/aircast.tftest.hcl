@@ -1,5 +1,5 @@
-# Shared by envs/dev and envs/prod (identical file): the security properties and the wiring
-# that must hold in every environment. Offline: the AWS provider is mocked and the secrets module
+# The security properties and the wiring that must hold in every environment (envs/* only
+# choose sizes and protection). Offline: the AWS provider is mocked and the secrets module
 # (tested on its own in modules/secrets) is replaced by fixed, distinct ARNs so wiring is exact.
 
 mock_provider "aws" {
@@ -38,17 +38,19 @@ override_module {
 }
 
 variables {
-  aws_region                   = "eu-west-1"
-  api_certificate_arn          = "arn:aws:acm:eu-west-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
-  API_HOST                     = "api.aircast.example"
-  MAGE_RDS_USERNAME            = "aircast_admin"
-  MAGE_RDS_PASSWORD            = "test-only-mage-rds"
-  MLFLOW_RDS_USERNAME          = "mlflow_admin"
-  MLFLOW_RDS_PASSWORD          = "test-only-mlflow-rds"
-  MAGEDB_PASSWORD              = "test-only-reader"
-  MAGE_DATABASE_CONNECTION_URL = "postgresql+psycopg2://mage:test-only-mage@db.internal.example:5432/mage?sslmode=require"
-  OPENAQ_API_KEY               = "test-only-openaq"
-  AIRCAST_API_KEYS             = "0000000000000000000000000000000000000000000000000000000000000000"
+  environment         = "test"
+  api_certificate_arn = "arn:aws:acm:eu-west-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
+  api_host            = "api.aircast.example"
+  credentials = {
+    mage_db_username             = "aircast_writer"
+    mage_db_password             = "test-only-mage-rds"
+    mlflow_db_username           = "mlflow"
+    mlflow_db_password           = "test-only-mlflow-rds"
+    reader_db_password           = "test-only-reader"
+    mage_database_connection_url = "postgresql+psycopg2://mage:test-only-mage@db.internal.example:5432/mage?sslmode=require"
+    openaq_api_key               = "test-only-openaq"
+    api_keys                     = "0000000000000000000000000000000000000000000000000000000000000000"
+  }
 }
 
 # One plan, many assertions: every run is a full plan of ~100 resources, and the error message
@@ -127,12 +129,12 @@ run "security_and_wiring" {
   }
 
   assert {
-    condition     = strcontains(module.mlflow.task_role_policy_json, "arn:aws:s3:::${module.artifacts.bucket_name}")
+    condition     = strcontains(module.mlflow.task_role_policies["artifacts"], "arn:aws:s3:::${module.artifacts.bucket_name}")
     error_message = "the MLflow task role must be allowed into the artifact bucket"
   }
 
   assert {
-    condition     = module.api.task_role_policy_json == null && module.mage.task_role_policy_json == null
+    condition     = length(module.api.task_role_policies) == 0 && length(module.mage.task_role_policies) == 0
     error_message = "api and mage must have no AWS permissions of their own (artifacts go through MLflow's proxy)"
   }
 
@@ -157,8 +159,8 @@ run "security_and_wiring" {
   }
 
   assert {
-    condition     = module.mlflow_db.master_password_write_only && module.mage_db.master_password_write_only
-    error_message = "supplied master passwords must go through the write-only argument"
+    condition     = module.mlflow_db.master_password_managed && module.mage_db.master_password_managed
+    error_message = "RDS must generate, keep (in Secrets Manager) and rotate the master passwords"
   }
 
   assert {
@@ -169,6 +171,16 @@ run "security_and_wiring" {
   assert {
     condition     = module.api.target_group_arn != null
     error_message = "the API must sit behind the load balancer"
+  }
+
+  assert {
+    condition     = module.api.target_group_health_check_path == "/readyz"
+    error_message = "the load balancer must route only to API tasks that are ready (model loaded, database answering)"
+  }
+
+  assert {
+    condition     = aws_lb.api.enable_deletion_protection == var.db.deletion_protection
+    error_message = "the load balancer is protected exactly when the databases are"
   }
 
   assert {
@@ -196,5 +208,36 @@ run "security_and_wiring" {
       for s in [module.api, module.mlflow, module.mage] : s.log_retention_days == var.log_retention_days
     ])
     error_message = "every service log group must have the environment's retention"
+  }
+}
+
+run "https_can_be_required" {
+  command = plan
+
+  variables {
+    require_https       = true
+    api_certificate_arn = ""
+  }
+
+  expect_failures = [var.require_https]
+}
+
+run "http_only_without_a_certificate" {
+  command = plan
+
+  variables {
+    require_https       = false
+    api_certificate_arn = ""
+    api_host            = ""
+  }
+
+  assert {
+    condition     = length(aws_lb_listener.http) == 1 && length(aws_lb_listener.https) == 0 && length(aws_lb_listener.http_redirect) == 0
+    error_message = "without a certificate the API is served over plain HTTP only"
+  }
+
+  assert {
+    condition     = startswith(output.api_url, "http://") && strcontains(output.api_url, "elb.amazonaws.com")
+    error_message = "without api_host the URL is the load balancer's DNS name"
   }
 }
