@@ -218,9 +218,10 @@ def _referenced(context: str) -> set[str]:
 
 
 def _secrets_table() -> dict[str, str]:
-    """Name -> kind (secret or variable) from the README's table after `<!-- secrets-table -->`."""
+    """Name -> kind (secret or variable) from docs/infrastructure.md's table after
+    `<!-- secrets-table -->`."""
     marker = "<!-- secrets-table -->"
-    text = (REPO / "README.md").read_text().split(marker, 1)[1]
+    text = (REPO / "docs" / "infrastructure.md").read_text().split(marker, 1)[1]
     table: dict[str, str] = {}
     for line in text.lstrip().splitlines():
         if not line.startswith("|"):
@@ -229,7 +230,7 @@ def _secrets_table() -> dict[str, str]:
         name = re.fullmatch(r"`([A-Za-z0-9_]+)`", cells[0])
         if name:
             table[name.group(1)] = cells[1].lower()
-    assert table, f"no secrets table after {marker} in README.md"
+    assert table, f"no secrets table after {marker} in docs/infrastructure.md"
     return table
 
 
