@@ -1,4 +1,4 @@
-"""Render bench/results/*.json as the README's benchmark table (`hatch run bench:report`).
+"""Render bench/results/*.json as the benchmark table in docs/benchmarks.md (`bench:report`).
 
 Figures are read from the result files the benchmarks wrote; nothing here measures anything.
 """
@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 START = "<!-- bench-table:start -->"
 END = "<!-- bench-table:end -->"
+DOC = ROOT / "docs" / "benchmarks.md"
 
 
 def _load(name: str) -> dict[str, Any] | None:
@@ -149,21 +150,20 @@ def table() -> str:
     return "\n".join(lines)
 
 
-def render_readme(text: str) -> str:
+def render_table(text: str) -> str:
     """``text`` with the benchmark table between the markers regenerated."""
     head, sep, rest = text.partition(START)
     if not sep:
-        raise ValueError(f"README has no {START} marker")
+        raise ValueError(f"{DOC.name} has no {START} marker")
     _, _, tail = rest.partition(END)
     return f"{head}{START}\n{table()}\n{END}{tail}"
 
 
 def main() -> None:
-    """Print the table; with --write, also put it into README.md."""
+    """Print the table; with --write, also put it into docs/benchmarks.md."""
     print(table())
     if "--write" in sys.argv:
-        readme = ROOT / "README.md"
-        readme.write_text(render_readme(readme.read_text()))
+        DOC.write_text(render_table(DOC.read_text()))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib.resources
 import re
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -22,7 +22,10 @@ from pydantic import (
     WithJsonSchema,
 )
 
-PARAMETERS = ("pm25", "pm10", "no2", "o3", "temperature", "relativehumidity")
+from aircast.parameters import TARGETS
+
+# The parameters aircast forecasts, from the core's catalogue (the contract's enum).
+PARAMETERS = TARGETS
 HORIZON_PATTERN = r"^([1-9]|1[0-9]|2[0-4])(\.\.([1-9]|1[0-9]|2[0-4]))?$"
 MAX_HISTORY_VALUES = 24 * 31
 # Physical measurements are far inside this range; the bound keeps arithmetic on them finite.
@@ -62,7 +65,11 @@ def _integral(value: Any) -> Any:
 
 JsonInt = Annotated[int, BeforeValidator(_integral), Strict()]
 JsonFloat = Annotated[float, Strict()]
-Parameter = Literal["pm25", "pm10", "no2", "o3", "temperature", "relativehumidity"]
+if TYPE_CHECKING:
+    Parameter = str
+else:
+    # Literal of a tuple is the Literal of its items: the enum follows the catalogue.
+    Parameter = Literal[PARAMETERS]
 Horizons = Annotated[
     str,
     Field(

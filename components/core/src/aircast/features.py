@@ -30,25 +30,15 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from aircast.parameters import display_unit
+
 LOCATION_FEATURE = "location"
 """The categorical feature holding the location id (as a string)."""
-
-_UNITS = {
-    "pm25": "µg/m³",
-    "pm10": "µg/m³",
-    "pm1": "µg/m³",
-    "no2": "µg/m³",
-    "o3": "µg/m³",
-    "so2": "µg/m³",
-    "co": "µg/m³",
-    "temperature": "°C",
-    "relativehumidity": "%",
-}
 
 
 def default_unit(parameter: str) -> str:
     """The unit aircast reports for an OpenAQ parameter (``µg/m³`` for pollutants)."""
-    return _UNITS.get(parameter, "")
+    return display_unit(parameter)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from aircast.parameters import CANONICAL_UNITS, CATALOGUE, VALID_RANGES
+
 #: Columns every source produces (hour-ending UTC ``datetime``).
 RAW_COLUMNS = (
     "location_id",
@@ -26,31 +28,11 @@ RAW_COLUMNS = (
     "source",
 )
 
-#: Canonical unit per parameter, and the physically plausible range in that unit.
-CANONICAL_UNITS: dict[str, str] = {
-    "pm25": "µg/m³",
-    "pm10": "µg/m³",
-    "pm1": "µg/m³",
-    "no2": "µg/m³",
-    "o3": "µg/m³",
-    "so2": "µg/m³",
-    "co": "µg/m³",
-    "temperature": "c",
-    "relativehumidity": "%",
-}
-PHYSICAL_RANGE: dict[str, tuple[float, float]] = {
-    "pm25": (0.0, 2000.0),
-    "pm10": (0.0, 5000.0),
-    "pm1": (0.0, 2000.0),
-    "no2": (0.0, 2000.0),
-    "o3": (0.0, 1000.0),
-    "so2": (0.0, 3000.0),
-    "co": (0.0, 100_000.0),
-    "temperature": (-90.0, 60.0),
-    "relativehumidity": (0.0, 100.0),
-}
+#: Canonical unit per parameter, and the physically plausible range in that unit (from the
+#: parameter catalogue).
+PHYSICAL_RANGE = VALID_RANGES
 #: Parameters for which a negative value is physically impossible.
-NON_NEGATIVE = frozenset(PHYSICAL_RANGE) - {"temperature"}
+NON_NEGATIVE = frozenset(p.name for p in CATALOGUE if p.non_negative)
 #: Sentinels loggers write instead of "no data".
 PLACEHOLDERS = frozenset({-1.0, -99.0, -999.0, -9999.0, -99999.0, 9999.0, 99999.0, 999999.0})
 # Molar masses (g/mol) for ppm/ppb -> µg/m³ at 25 °C and 1 atm (molar volume 24.45 L).

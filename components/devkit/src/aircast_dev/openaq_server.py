@@ -34,18 +34,12 @@ import numpy as np
 import pandas as pd
 
 from aircast.openaq.models import Location, Sensor
+from aircast.parameters import CATALOGUE
 from aircast_dev.synthetic import MeasurementSet
 
 DEFAULT_API_KEY = "0" * 64
 _SUMMARY_KEYS = ("min", "q02", "q25", "median", "q75", "q98", "max", "avg")
-_PARAMETER_DISPLAY = {
-    "pm25": "PM2.5",
-    "pm10": "PM10",
-    "no2": "NO₂",
-    "o3": "O₃",
-    "temperature": "Temperature (C)",
-    "relativehumidity": "RH (%)",
-}
+_PARAMETER_DISPLAY = {p.name: p.label for p in CATALOGUE}
 
 
 @dataclass(frozen=True)

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-#: Parameter ids of the OpenAQ catalogue for the parameters aircast models (µg/m³ variants).
-PARAMETER_IDS: dict[str, int] = {
-    "pm10": 1,
-    "pm25": 2,
-    "no2": 5,
-    "o3": 3,
-    "relativehumidity": 98,
-    "temperature": 100,
-}
+from aircast.parameters import OPENAQ_IDS
+
+#: Parameter ids of the OpenAQ catalogue for the parameters aircast fetches by id.
+PARAMETER_IDS: Mapping[str, int] = OPENAQ_IDS
 
 
 @dataclass(frozen=True)
