@@ -41,6 +41,10 @@ class TrainingError(RuntimeError):
     """Training cannot proceed (e.g. too little data); the message says what to do."""
 
 
+class HistoryTooShortError(TrainingError):
+    """Too little history for a single backtest fold (:func:`aircast.gate.plan_folds`)."""
+
+
 def _noop(_: str) -> None:
     return None
 
@@ -307,7 +311,7 @@ def stage_fit(
             gate=gate,
         )
     except NotEnoughHistoryError as exc:
-        raise TrainingError(str(exc)) from exc
+        raise HistoryTooShortError(str(exc)) from exc
     progress(f"backtest: {plan.describe()}")
     fold_fit = calibrated_fitter(
         spec, params, settings.train_calibration_days, cross_fit=False, progress=progress
