@@ -24,7 +24,7 @@ from click.testing import CliRunner
 from aircast import store
 from aircast.cli import main as cli
 from aircast.registry import CHALLENGER, CHAMPION, champion_version, model_name
-from aircast_dev.stack import Stack
+from aircast_dev.stack import READER_ROLE, Stack
 from tests.forecast import synthetic
 
 pytestmark = pytest.mark.integration
@@ -68,9 +68,11 @@ def _fresh_database(stack: Stack) -> Iterator[str]:
     """A migrated database of its own, with the CLI's settings pointing at it."""
     name = f"train_window_{uuid.uuid4().hex[:8]}"
     url = stack.create_database(name)
-    store.upgrade(url)
+    store.upgrade(url, reader_role=READER_ROLE)
     with pytest.MonkeyPatch.context() as env:
         env.setenv("AIRCAST_DATABASE_URL", url)
+        # the API reads as the read-only role, as deployed
+        env.setenv("AIRCAST_DATABASE_READER_URL", stack.endpoints.reader_url(name))
         env.setenv("AIRCAST_TRAIN_COVARIATES", "no2,temperature")
         env.setenv("AIRCAST_TRAIN_EXPERIMENT", "aircast-tests-window")
         try:
