@@ -52,10 +52,21 @@ def _parameter_enums(node: Any) -> list[list[str]]:
 
 
 def test_the_api_enum_and_the_contract_list_the_targets() -> None:
+    """Every parameter enum of the contract is the forecast targets, except the NowCast's,
+    which is the parameters with an AQI (aircast.aqi)."""
+    from aircast.aqi import SCALES
+    from aircast_api.air_quality import AqiParameter
+
     assert get_args(Parameter) == parameters.TARGETS
-    enums = _parameter_enums(yaml.safe_load(CONTRACT.read_text()))
-    assert len(enums) >= 3
-    assert all(tuple(enum) == parameters.TARGETS for enum in enums)
+    assert tuple(member.value for member in AqiParameter) == tuple(SCALES)
+    contract = yaml.safe_load(CONTRACT.read_text())
+    enums = _parameter_enums(contract)
+    forecast = [enum for enum in enums if tuple(enum) != tuple(SCALES)]
+    assert len(forecast) >= 3
+    assert all(tuple(enum) == parameters.TARGETS for enum in forecast)
+    # the NowCast's, once: the named schema its query parameter and response field refer to
+    assert len(enums) - len(forecast) == 1
+    assert tuple(contract["components"]["schemas"]["AqiParameter"]["enum"]) == tuple(SCALES)
 
 
 def test_validation_uses_the_catalogue_ranges() -> None:

@@ -11,13 +11,13 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from aircast.settings import DatabaseSettings
-from aircast_api import __version__, bodies, logs, problems, runtime
+from aircast_api import __version__, bodies, examples, logs, problems, runtime
 from aircast_api.coalesce import ForecastCoalescer
 from aircast_api.forecast_cache import ForecastCache
 from aircast_api.history import HistoryReader
 from aircast_api.lifecycle import ModelLifecycle
 from aircast_api.middleware import RequestMiddleware
-from aircast_api.routes import forecast, health, locations, model
+from aircast_api.routes import forecast, health, locations, model, nowcast
 from aircast_api.routes import metrics as metrics_route
 from aircast_api.settings import ApiSettings
 
@@ -96,6 +96,7 @@ def create_app(
     for router in (health.router, metrics_route.router, model.router, locations.router):
         app.include_router(router)
     app.include_router(forecast.router)
+    app.include_router(nowcast.router)
     app.add_middleware(RequestMiddleware, max_body_bytes=settings.api_max_body_bytes)
     _document_problems(app)
     return app
@@ -136,6 +137,7 @@ def _document_problems(app: FastAPI) -> None:
                     "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"},
                 }
             }
+            examples.add_examples(schema)
             for operations in schema["paths"].values():
                 for operation in operations.values():
                     for response in operation.get("responses", {}).values():

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from aircast.parameters import TARGETS
+from aircast_api.air_quality import HourlyAqi
 
 # The parameters aircast forecasts, from the core's catalogue (the contract's enum).
 PARAMETERS = TARGETS
@@ -32,10 +33,14 @@ MAX_HISTORY_VALUES = 24 * 31
 VALUE_LIMIT = 1.0e6
 
 
-# The IANA zones of the pinned tzdata package (not the host's): the contract lists them, so
-# a client knows before sending which zones are accepted.
+# The IANA zones of the pinned tzdata package (not the host's). The contract does not inline
+# them as an enum: ~600 names collide once client generators turn them into identifiers
+# (openapi-python-client makes GMT+0 and GMT0 both GMT0, and refuses the contract); it names
+# the format, and the validator answers 422 naming the field for a zone the database lacks.
 TIMEZONES = tuple(sorted(importlib.resources.files("tzdata").joinpath("zones").read_text().split()))
 _TIMEZONE_SET = frozenset(TIMEZONES)
+TIMEZONE_FORMAT = "iana-time-zone"
+"""The contract's ``format`` of a time zone: a name of the IANA tz database."""
 
 
 def _known_zone(value: str) -> str:
@@ -82,7 +87,13 @@ TimeZone = Annotated[
     str,
     Strict(),
     AfterValidator(_known_zone),
-    WithJsonSchema({"type": "string", "enum": list(TIMEZONES)}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": TIMEZONE_FORMAT,
+            "examples": ["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata"],
+        }
+    ),
 ]
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
 Measurement = Annotated[JsonFloat, Field(ge=-VALUE_LIMIT, le=VALUE_LIMIT)]
@@ -183,6 +194,10 @@ class HorizonForecast(_Output):
     point: float
     p10: float
     p90: float
+    aqi: HourlyAqi | None = Field(
+        description="Hourly-equivalent US EPA AQI of `point`, `p10` and `p90` (not the "
+        "official 24-hour AQI); null for parameters other than pm25 and pm10."
+    )
 
 
 class Forecast(_Output):
@@ -215,7 +230,10 @@ class LocationHistory(_Input):
         default=0, ge=0, le=2**53, description="Echoed in the response; any id of yours."
     )
     timezone: TimeZone = Field(
-        default="UTC", description="IANA time zone of the location (for local-time features)."
+        default="UTC",
+        description="IANA time zone of the location (for local-time features), a name of the "
+        "tz database such as `Europe/Paris`; a name it does not know is refused with 422 "
+        "naming this field.",
     )
     latitude: JsonFloat | None = Field(default=None, ge=-90, le=90)
     longitude: JsonFloat | None = Field(default=None, ge=-180, le=180)
