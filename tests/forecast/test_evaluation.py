@@ -8,13 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aircast.evaluation import (
-    backtest_origins,
-    baseline_matrix,
-    rolling_origin,
-    split_targets,
-    write_plots,
-)
+from aircast.evaluation import baseline_matrix, rolling_origin, split_targets, write_plots
 from aircast.features import FeatureSpec, build_features, build_targets
 from aircast.forecaster import Forecaster, ForecasterParams
 from tests.forecast import synthetic
@@ -61,7 +55,6 @@ def test_split_censors_targets_after_the_origin(data: tuple[pd.DataFrame, pd.Dat
     for h in (1, 12, 24):
         late = issue + pd.Timedelta(hours=h) > origin
         assert censored.loc[np.asarray(late), f"y_h{h}"].isna().all()
-    assert backtest_origins(origin, 3, pd.Timedelta(days=1))[-1] == origin - pd.Timedelta(days=1)
 
 
 def test_rolling_origin_scores_all_models_on_the_same_cells(
@@ -71,15 +64,23 @@ def test_rolling_origin_scores_all_models_on_the_same_cells(
     end = pd.DatetimeIndex(features["issue_time"]).max()
     window = pd.Timedelta(days=3)
     params = ForecasterParams(iterations=30, depth=4, max_train_rows=20_000)
+    origins = [end - 2 * window, end - window]
     backtest, models = rolling_origin(
         features,
         targets,
         lambda f, t: Forecaster(SPEC, params).fit(f, t),
-        backtest_origins(end, 2, window),
+        origins,
         window,
     )
     assert len(models) == 2
     cells = backtest.cells
+    # every cell is tagged with its fold and lies in that fold's window
+    assert set(cells["fold"]) == {0, 1}
+    issued = pd.DatetimeIndex(cells["issue_time"])
+    for fold, origin in enumerate(origins):
+        inside = issued[(cells["fold"] == fold).to_numpy()]
+        assert (inside >= origin).all()
+        assert (inside < origin + window).all()
     assert not cells[["observed", "aircast", "persistence", "seasonal_naive"]].isna().any().any()
     table = backtest.by_horizon()
     assert list(table.index) == list(range(1, 25))

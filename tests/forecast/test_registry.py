@@ -23,7 +23,7 @@ from aircast import registry
 from aircast.cli import main as cli
 from aircast.features import build_features
 from aircast.forecaster import Forecaster
-from aircast.registry import CHALLENGER, CHAMPION, GateMargins, decide
+from aircast.registry import CHALLENGER, CHAMPION
 from aircast.settings import GateSettings, TrainingSettings
 from aircast.training import TrainingReport, train
 from aircast_dev.stack import Stack
@@ -33,8 +33,8 @@ TARGET = "pm25fc"
 NAME = f"aircast-{TARGET}"
 
 
-def _frames(seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
-    m = synthetic.measurements(3, days=40, seed=seed)
+def _frames(seed: int = 0, days: int = 40) -> tuple[pd.DataFrame, pd.DataFrame]:
+    m = synthetic.measurements(3, days=days, seed=seed)
     m["parameter"] = m["parameter"].replace({"pm25": TARGET})
     return m, synthetic.locations(3)
 
@@ -46,22 +46,10 @@ def _settings(**overrides: object) -> TrainingSettings:
         "train_iterations": 30,
         "train_depth": 4,
         "train_max_rows": 15_000,
-        "train_backtest_days": 5,
         "train_calibration_days": 5,
         "train_experiment": "aircast-tests-forecast",
     }
     return TrainingSettings(**{**base, **overrides})  # type: ignore[arg-type]
-
-
-def test_gate_decision_rules() -> None:
-    margins = GateMargins(over_champion=0.02, over_persistence=0.05)
-    assert decide(9.0, 10.0, None, None, margins).promote
-    assert not decide(9.6, 10.0, None, None, margins).promote  # only 4 % below persistence
-    assert decide(8.0, 10.0, 8.5, 3, margins).promote
-    beaten = decide(8.4, 10.0, 8.5, 3, margins)  # 1.2 % better than champion: not enough
-    assert not beaten.promote
-    assert beaten.alias == CHALLENGER
-    assert beaten.tags()["gate.champion_version"] == "3"
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +82,19 @@ def test_first_is_champion_worse_second_stays_challenger(
     tags = client.get_model_version(NAME, "2").tags
     assert tags["gate.decision"] == CHALLENGER
     assert float(tags["gate.champion_mae"]) == pytest.approx(worse.decision.champion_mae)
+    # the champion was trained on these very data: scored on every fold cell (in sample)
+    assert tags["gate.champion_basis"] == "all_cells"
+    by_horizon = json.loads(tags["gate.by_horizon"])
+    assert by_horizon["h"] == list(range(1, 25))
+    np.testing.assert_allclose(by_horizon["champion"], worse.decision.scores["champion"], rtol=1e-3)
+    first_tags = client.get_model_version(NAME, "1").tags
+    assert first_tags["gate.decision"] == CHAMPION
+    assert first_tags["gate.champion_basis"] == "none"
+    assert json.loads(first_tags["gate.by_horizon"])["champion"] is None
+    # per-horizon gate numbers in the run, step = horizon
+    history = client.get_metric_history(worse.run_id, "gate_mae_champion")
+    assert sorted(m.step for m in history) == list(range(1, 25))
+    assert len(json.loads(first_tags["gate.folds"])["origins"]) == len(first.decision.plan.origins)
     run = client.get_run(first.run_id)
     assert run.data.metrics["mae_h01"] > 0
     assert "mae_h24" in run.data.metrics
@@ -238,3 +239,34 @@ def test_the_apis_rest_loader_matches_the_mlflow_client(
             store.load_model("aircast-never-trained")
     finally:
         store.close()
+
+
+@pytest.mark.integration
+def test_a_model_on_newer_data_faces_the_champion_out_of_sample(
+    stack: Stack, trained: tuple[TrainingReport, TrainingReport]
+) -> None:
+    """v1 saw 40 days; a training on 50 days compares with it on the cells issued after them."""
+    from mlflow.tracking import MlflowClient
+
+    champion = registry.champion_version(NAME)
+    seen_until = registry.training_data_end(NAME, champion)  # type: ignore[arg-type]
+    assert seen_until == _frames()[0]["datetime"].max()
+    newer = train(frames=_frames(days=50), settings=_settings(), gate=GateSettings())
+    decision = newer.decision
+    assert decision.champion_version == champion
+    assert decision.champion_basis == "out_of_sample"
+    scores = decision.scores
+    assert (scores["n_champion"] < scores["n"]).all()
+    # the decision follows the rule on the numbers it recorded
+    tol = decision.tolerance
+    expected = bool(
+        (scores["candidate"] <= scores["persistence"] * (1 + tol)).all()
+        and scores["candidate"].mean() < scores["persistence"].mean()
+        and (scores["candidate_vs_champion"] <= scores["champion"] * (1 + tol)).all()
+        and scores["candidate_vs_champion"].mean() < scores["champion"].mean()
+    )
+    assert decision.promote is expected, decision.reason
+    tags = MlflowClient().get_model_version(NAME, str(newer.version)).tags
+    assert tags["gate.champion_basis"] == "out_of_sample"
+    assert tags["gate.decision"] == decision.alias
+    assert (registry.champion_version(NAME) == newer.version) is expected

@@ -5,6 +5,7 @@ server with the gate's decision."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 
@@ -60,8 +61,9 @@ def test_train_forecaster_registers_a_gated_version(database: str, mage_run) -> 
             "covariates": "temperature",
             "iterations": 40,
             "max_rows": 20000,
-            "backtest_days": 4,
             "calibration_days": 4,
+            "gate_folds": 2,
+            "gate_horizon_tolerance": 0.1,
             "history_days": 60,
             "until": END.isoformat(),
             "experiment": "aircast-tests-mage",
@@ -80,4 +82,12 @@ def test_train_forecaster_registers_a_gated_version(database: str, mage_run) -> 
     assert run.data.params["data.rows"] == str(len(loaded))
     assert run.data.params["data.parameters"] == "pm25,temperature"
     assert "mae_h24" in run.data.metrics
+    # the pipeline variables reached the window and the gate
+    assert pd.Timestamp(run.data.params["data.end"]) <= END
+    assert run.data.params["gate_folds"] == "2"
+    assert version.tags["gate.tolerance"] == "0.1"
+    assert len(json.loads(version.tags["gate.folds"])["origins"]) == 2
+    assert json.loads(version.tags["gate.by_horizon"])["h"] == list(range(1, 25))
+    steps = client.get_metric_history(version.run_id, "gate_mae_persistence")
+    assert sorted(m.step for m in steps) == list(range(1, 25))
     assert f"v{version.version} -> {version.tags['gate.decision']}" in done.stdout

@@ -295,8 +295,15 @@ def _registry_errors() -> Iterator[None]:
 @main.command()
 @click.option("--parameter", help="Parameter to forecast (default AIRCAST_TRAIN_PARAMETER).")
 @click.option("--iterations", type=int, help="CatBoost rounds (default AIRCAST_TRAIN_ITERATIONS).")
-def train(parameter: str | None, iterations: int | None) -> None:
+@click.option(
+    "--until",
+    default=None,
+    help="End of the training window (ISO 8601); default: the newest stored measurement "
+    "of the parameter.",
+)
+def train(parameter: str | None, iterations: int | None, until: str | None) -> None:
     """Train, backtest and register a forecaster; the gate decides champion or challenger."""
+    import pandas as pd
     from rich.table import Table
 
     from aircast.ingest import database_url
@@ -310,6 +317,12 @@ def train(parameter: str | None, iterations: int | None) -> None:
     if iterations:
         overrides["train_iterations"] = iterations
     settings = TrainingSettings().model_copy(update=overrides)
+    end: pd.Timestamp | None = None
+    if until:
+        try:
+            end = pd.Timestamp(until)
+        except ValueError as exc:
+            fail(f"cannot read --until ({exc}): use ISO 8601, e.g. 2024-01-01T00:00Z.")
     started = time.perf_counter()
     with _registry_errors(), console.status("training") as status:
 
@@ -318,21 +331,40 @@ def train(parameter: str | None, iterations: int | None) -> None:
             console.print(f"[dim]{time.perf_counter() - started:6.1f}s[/] {message}")
 
         try:
-            report = run_training(database_url(), settings, GateSettings(), progress=progress)
+            report = run_training(
+                database_url(), settings, GateSettings(), until=end, progress=progress
+            )
         except TrainingError as exc:
             fail(str(exc))
-    table = Table(title=f"{report.name} v{report.version}: backtest MAE by horizon")
-    for column in ("h", "aircast", "persistence", "seasonal naive", "skill", "coverage"):
+    if report.decision is None:  # too little history: the baseline was registered
+        Console().print(
+            f"[bold yellow]{report.name} v{report.version} (baseline) → {report.alias}[/]: "
+            f"{report.reason} (run {report.run_id})"
+        )
+        return
+    folds = report.decision.plan
+    table = Table(
+        title=f"{report.name} v{report.version}: backtest MAE by horizon "
+        f"({len(folds.origins)} folds of {int(folds.length / pd.Timedelta(hours=1))} h)"
+    )
+    champion = report.decision.scores["champion"]
+    columns = ["h", "aircast", "persistence", "seasonal naive", "skill", "coverage"]
+    if champion.notna().any():
+        columns.insert(3, f"champion v{report.decision.champion_version}")
+    for column in columns:
         table.add_column(column, justify="right")
     for h, row in report.by_horizon.iterrows():
-        table.add_row(
+        cells = [
             str(h),
             f"{row['mae_aircast']:.2f}",
             f"{row['mae_persistence']:.2f}",
             f"{row['mae_seasonal_naive']:.2f}",
             f"{row['skill']:.1%}",
             f"{row['coverage']:.2f}",
-        )
+        ]
+        if champion.notna().any():
+            cells.insert(3, f"{champion.get(h, float('nan')):.2f}")
+        table.add_row(*cells)
     Console().print(table)
     colour = "green" if report.decision.promote else "yellow"
     Console().print(

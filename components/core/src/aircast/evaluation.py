@@ -1,5 +1,7 @@
 """Backtests: rolling-origin evaluation against persistence and seasonal-naive baselines.
 
+Where the folds go and what the gate makes of the scores is :mod:`aircast.gate`'s.
+
 All forecasts in a backtest are scored on the same (location, issue time, horizon) cells: the
 observed value exists and both baselines have a value, so the model and the baselines are
 compared like for like. Metrics are per horizon: MAE, RMSE, skill vs persistence
@@ -101,10 +103,6 @@ class Backtest:
         table.index.name = "horizon"
         return table
 
-    def mean_mae(self, model: str = "aircast") -> float:
-        """MAE averaged over horizons (each horizon weighs the same): the gate's number."""
-        return float(self.by_horizon()[f"mae_{model}"].mean())
-
     def summary(self) -> dict[str, float]:
         """Flat metrics for MLflow: ``<metric>_h<NN>`` per horizon plus means."""
         table = self.by_horizon()
@@ -142,11 +140,6 @@ def split_targets(
     return train_rows, censored, test_rows
 
 
-def backtest_origins(end: pd.Timestamp, folds: int, window: pd.Timedelta) -> list[pd.Timestamp]:
-    """``folds`` origins spaced one window apart, the last window ending at ``end``."""
-    return [end - window * (folds - i) for i in range(folds)]
-
-
 def rolling_origin(
     features: pd.DataFrame,
     targets: pd.DataFrame,
@@ -155,14 +148,19 @@ def rolling_origin(
     window: pd.Timedelta,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[Backtest, list[Forecaster]]:
-    """Refit at each origin on the data before it and score the following ``window``."""
+    """Refit at each origin on the data before it and score the following ``window``.
+
+    The cells carry a ``fold`` column (the origin's index); the fold plan is
+    :func:`aircast.gate.plan_folds`'s.
+    """
     parts, models = [], []
-    for origin in origins:
+    for fold, origin in enumerate(origins):
         train_rows, censored, test_rows = split_targets(features, targets, origin, origin + window)
         if progress:
             progress(f"fold at {origin:%Y-%m-%d %H:%M}: fitting on {int(train_rows.sum())} rows")
         model = fit(features[train_rows], censored[train_rows])
-        parts.append(Backtest.score(model, features[test_rows], targets[test_rows]).cells)
+        cells = Backtest.score(model, features[test_rows], targets[test_rows]).cells
+        parts.append(cells.assign(fold=fold))
         models.append(model)
     return Backtest(pd.concat(parts, ignore_index=True)), models
 

@@ -1,12 +1,13 @@
-"""MLflow: one run per training, a registered model per parameter, and the promotion gate.
+"""MLflow: one run per training, a registered model per parameter, and alias moves.
 
 Works with ``mlflow-skinny`` (the Mage environment) and full ``mlflow``: only the tracking
 client, the CatBoost flavour and artifact download are used, and artifacts go through the
 tracking server's proxy, so a client needs nothing but ``MLFLOW_TRACKING_URI``.
 
 Aliases: ``champion`` is what the API serves; a trained version that does not pass the gate
-gets ``challenger``. Every alias move (gate, ``aircast promote``, ``aircast rollback``) is
-recorded as tags on the version and in the registered model's ``aircast.champion_history``.
+(:mod:`aircast.gate` decides) gets ``challenger``. Every alias move (gate, ``aircast promote``,
+``aircast rollback``) is recorded as tags on the version and in the registered model's
+``aircast.champion_history``.
 """
 
 from __future__ import annotations
@@ -162,13 +163,17 @@ def log_training(
     input_example: pd.DataFrame,
     artifacts: list[Path],
     tags: Mapping[str, str] | None = None,
+    stepped_metrics: Mapping[int, Mapping[str, float]] | None = None,
+    documents: Mapping[str, Mapping[str, Any]] | None = None,
     tracking_uri: str | None = None,
 ) -> RegisteredVersion:
     """Log one training as an MLflow run and register a new version of the model.
 
     The run holds params, metrics, the dataset fingerprint (params ``data.*`` and a JSON
     artifact), the feature list, the git commit, the native CatBoost model with signature
-    and input example, and ``artifacts`` (plots) under ``plots/``.
+    and input example, and ``artifacts`` (plots) under ``plots/``. ``stepped_metrics`` maps
+    a step (the gate's horizon) to metrics logged at that step; ``documents`` are JSON
+    artifacts by file name.
     """
     import mlflow
     import mlflow.catboost
@@ -188,6 +193,10 @@ def log_training(
             mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
             mlflow.log_params({f"data.{k}": str(v)[:500] for k, v in fingerprint.items()})
             mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+            for step, values in sorted((stepped_metrics or {}).items()):
+                mlflow.log_metrics({k: float(v) for k, v in values.items()}, step=step)
+            for filename, document in (documents or {}).items():
+                mlflow.log_dict(dict(document), filename)
             mlflow.log_dict(dict(fingerprint), "dataset_fingerprint.json")
             mlflow.log_dict(
                 {"features": forecaster.model_feature_names, "spec": forecaster.spec.to_dict()},
@@ -299,81 +308,7 @@ def _model_requirements() -> list[str]:
     return [f"{dist}=={version(dist)}" for dist in ("catboost", "numpy", "pandas")]
 
 
-# ----------------------------------------------------------------------------- the gate
-
-
-@dataclass(frozen=True)
-class GateMargins:
-    """Relative MAE improvements a candidate needs to become champion (0.02 = 2 %)."""
-
-    over_champion: float = 0.0
-    over_persistence: float = 0.05
-
-
-@dataclass(frozen=True)
-class GateDecision:
-    """The gate's verdict and the numbers it was based on (mean MAE over horizons)."""
-
-    promote: bool
-    candidate_mae: float
-    persistence_mae: float
-    champion_mae: float | None
-    champion_version: int | None
-    reason: str
-
-    @property
-    def alias(self) -> str:
-        """The alias the candidate gets."""
-        return CHAMPION if self.promote else CHALLENGER
-
-    def tags(self) -> dict[str, str]:
-        """The decision as version tags."""
-        return {
-            "gate.decision": self.alias,
-            "gate.reason": self.reason,
-            "gate.candidate_mae": f"{self.candidate_mae:.10g}",
-            "gate.persistence_mae": f"{self.persistence_mae:.10g}",
-            "gate.champion_mae": "" if self.champion_mae is None else f"{self.champion_mae:.10g}",
-            "gate.champion_version": ""
-            if self.champion_version is None
-            else str(self.champion_version),
-        }
-
-
-def decide(
-    candidate_mae: float,
-    persistence_mae: float,
-    champion_mae: float | None,
-    champion: int | None,
-    margins: GateMargins,
-) -> GateDecision:
-    """Promote only if the candidate beats persistence and the champion by the margins."""
-    beats_persistence = candidate_mae <= persistence_mae * (1.0 - margins.over_persistence)
-    beats_champion = champion_mae is None or candidate_mae < champion_mae * (
-        1.0 - margins.over_champion
-    )
-    if not beats_persistence:
-        reason = (
-            f"MAE {candidate_mae:.4g} not {margins.over_persistence:.1%} below "
-            f"persistence {persistence_mae:.4g}"
-        )
-    elif not beats_champion:
-        reason = (
-            f"MAE {candidate_mae:.4g} not {margins.over_champion:.1%} below "
-            f"champion v{champion} {champion_mae:.4g}"
-        )
-    elif champion_mae is None:
-        reason = "first model that beats persistence"
-    else:
-        reason = f"MAE {candidate_mae:.4g} beats champion v{champion} {champion_mae:.4g}"
-    return GateDecision(
-        promote=beats_persistence and beats_champion,
-        candidate_mae=float(candidate_mae),
-        persistence_mae=float(persistence_mae),
-        champion_mae=None if champion_mae is None else float(champion_mae),
-        champion_version=champion,
-        reason=reason,
-    )
+# ----------------------------------------------------------------------------- alias moves
 
 
 def _history(client: Any, name: str) -> list[int]:
@@ -395,16 +330,38 @@ def _now() -> str:
 
 
 def apply_gate(
-    name: str, version: int, decision: GateDecision, *, tracking_uri: str | None = None
+    name: str,
+    version: int,
+    promote: bool,
+    tags: Mapping[str, str],
+    *,
+    tracking_uri: str | None = None,
 ) -> None:
-    """Give ``version`` the alias the gate decided and record the decision as version tags."""
+    """Record the gate's ``tags`` on ``version`` and give it ``champion`` when ``promote``,
+    else ``challenger`` (the decision itself is :mod:`aircast.gate`'s)."""
     client = _client(tracking_uri)
-    for key, value in {**decision.tags(), "gate.decided_at": _now()}.items():
+    for key, value in {**tags, "gate.decided_at": _now()}.items():
         client.set_model_version_tag(name, str(version), key, value)
-    if decision.promote:
+    if promote:
         _set_champion(client, name, version, [*_history(client, name), version])
     else:
         client.set_registered_model_alias(name, CHALLENGER, str(version))
+
+
+def training_data_end(
+    name: str, version: int, *, tracking_uri: str | None = None
+) -> pd.Timestamp | None:
+    """The newest measurement the version was trained on (its run's ``data.end`` param), or
+    None when its run did not record one."""
+    client = _client(tracking_uri)
+    run_id = client.get_model_version(name, str(version)).run_id
+    if not run_id:
+        return None
+    raw = client.get_run(run_id).data.params.get("data.end", "")
+    if not raw:
+        return None
+    ts = pd.Timestamp(raw)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 def promote(

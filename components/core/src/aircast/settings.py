@@ -136,7 +136,10 @@ class TrainingSettings(_Settings):
     )
     train_horizons: int = Field(default=24, ge=1, le=168, description="Forecast hours 1..N.")
     train_history_days: int = Field(
-        default=365, ge=7, description="Days of measurements loaded for a training."
+        default=365,
+        ge=7,
+        description="Days of measurements loaded for a training, ending at the newest stored "
+        "measurement of the target parameter (or at `aircast train --until`).",
     )
     train_iterations: int = Field(default=300, ge=1, description="CatBoost boosting rounds.")
     train_depth: int = Field(default=6, ge=1, le=16, description="CatBoost tree depth.")
@@ -145,12 +148,6 @@ class TrainingSettings(_Settings):
     train_seed: int = Field(default=0, description="Seed for CatBoost and row sampling.")
     train_max_rows: int = Field(
         default=200_000, ge=1000, description="Cap on (issue time, horizon) training rows."
-    )
-    train_backtest_days: int = Field(
-        default=14, ge=1, description="Length of each rolling-origin backtest window."
-    )
-    train_backtest_folds: int = Field(
-        default=1, ge=1, description="Number of rolling origins (refits) in the backtest."
     )
     train_calibration_days: int = Field(
         default=14, ge=0, description="Days before each origin held out to calibrate p10/p90."
@@ -171,19 +168,50 @@ class TrainingSettings(_Settings):
 
 
 class GateSettings(_Settings):
-    """The promotion gate: relative MAE margins a new version must beat to become champion."""
+    """The promotion gate: the rolling-origin folds it scores on and the rule it applies
+    (docs/training-and-gate.md)."""
 
+    gate_folds: int = Field(
+        default=4,
+        ge=1,
+        le=12,
+        description="Backtest folds (refits) spread over the history; fewer when the history "
+        "is too short for that many folds of gate_min_fold_hours.",
+    )
+    gate_min_train_days: int = Field(
+        default=7,
+        ge=1,
+        description="Days of fitting data before the first fold, on top of "
+        "AIRCAST_TRAIN_CALIBRATION_DAYS.",
+    )
+    gate_min_fold_hours: int = Field(
+        default=24, ge=1, description="Shortest fold; with less history than one fold, no gate."
+    )
+    gate_max_fold_days: int = Field(
+        default=14,
+        ge=1,
+        description="Longest fold; longer histories spread the folds apart instead.",
+    )
+    gate_horizon_tolerance: float = Field(
+        default=0.05,
+        ge=0,
+        lt=1,
+        description="Per-horizon relative tolerance: a candidate may be at most this much "
+        "worse than persistence (and than the champion) at any one horizon (0.05 = 5 %).",
+    )
     gate_margin_over_champion: float = Field(
         default=0.0,
         ge=0,
         lt=1,
-        description="Required relative MAE improvement over the current champion (0.02 = 2 %).",
+        description="Required relative improvement of the horizon-averaged MAE over the "
+        "champion's on the same cells (0 = strictly better).",
     )
     gate_margin_over_persistence: float = Field(
-        default=0.05,
+        default=0.0,
         ge=0,
         lt=1,
-        description="Required relative MAE improvement over the persistence baseline.",
+        description="Required relative improvement of the horizon-averaged MAE over "
+        "persistence's (0 = strictly better).",
     )
 
 

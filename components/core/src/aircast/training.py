@@ -1,4 +1,4 @@
-"""One training: load → features → fit (rolling-origin backtest) → evaluate → register/gate.
+"""One training: load → features → fit (rolling-origin backtest) → evaluate (the gate) → register.
 
 `aircast train` calls :func:`train`; the Mage pipeline ``train_forecaster`` calls the same
 stage functions one block each. Stages hand over through a work directory (files, not Python
@@ -20,26 +20,20 @@ import pandas as pd
 
 from aircast import combination
 from aircast.drift import record_reference, reference_histograms
-from aircast.evaluation import (
-    Backtest,
-    backtest_origins,
-    rolling_origin,
-    split_targets,
-    write_plots,
-)
+from aircast.evaluation import Backtest, rolling_origin, split_targets, write_plots
 from aircast.features import FeatureSpec, build_features, build_targets
 from aircast.forecaster import Forecaster, ForecasterParams
-from aircast.registry import (
+from aircast.gate import (
+    ChampionCells,
+    FoldPlan,
     GateDecision,
-    GateMargins,
-    ModelNotFoundError,
-    apply_gate,
-    champion_version,
+    NotEnoughHistoryError,
     decide,
-    load_model,
-    log_training,
-    model_name,
+    horizon_scores,
+    plan_folds,
+    score_champion,
 )
+from aircast.registry import apply_gate, log_training, model_name
 from aircast.settings import GateSettings, TrainingSettings
 
 Progress = Callable[[str], None]
@@ -50,12 +44,8 @@ class TrainingError(RuntimeError):
 
 
 class HistoryTooShortError(TrainingError):
-    """Too little history for any backtest fold: :func:`train` registers the baseline
-    (:mod:`aircast.baseline`) instead of a trained model."""
-
-
-# days of history the trees need before the first backtest origin
-MIN_TRAIN_DAYS = 4
+    """Too little history for a single backtest fold (:func:`aircast.gate.plan_folds`):
+    :func:`train` registers the baseline (:mod:`aircast.baseline`) instead of a trained model."""
 
 
 def _noop(_: str) -> None:
@@ -112,24 +102,53 @@ _VARIABLES = {
     "threads": "train_threads",
     "seed": "train_seed",
     "max_rows": "train_max_rows",
-    "backtest_days": "train_backtest_days",
-    "backtest_folds": "train_backtest_folds",
     "calibration_days": "train_calibration_days",
     "cross_fit": "train_cross_fit",
     "experiment": "train_experiment",
 }
 
 
-def settings_from_variables(variables: dict[str, Any]) -> TrainingSettings:
-    """AIRCAST_TRAIN_* settings overridden by non-empty pipeline variables (e.g. Mage's
-    ``iterations``, ``backtest_days``); values are validated like the environment's."""
-    overrides = {
+_GATE_VARIABLES = {
+    "gate_folds": "gate_folds",
+    "gate_min_train_days": "gate_min_train_days",
+    "gate_max_fold_days": "gate_max_fold_days",
+    "gate_horizon_tolerance": "gate_horizon_tolerance",
+}
+
+
+def _overridden(variables: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    return {
         field: variables[key]
-        for key, field in _VARIABLES.items()
+        for key, field in names.items()
         if variables.get(key) not in (None, "")
     }
+
+
+def settings_from_variables(variables: dict[str, Any]) -> TrainingSettings:
+    """AIRCAST_TRAIN_* settings overridden by non-empty pipeline variables (e.g. Mage's
+    ``iterations``); values are validated like the environment's."""
     base = TrainingSettings().model_dump()
-    return TrainingSettings.model_validate({**base, **overrides})
+    return TrainingSettings.model_validate({**base, **_overridden(variables, _VARIABLES)})
+
+
+def gate_settings_from_variables(variables: dict[str, Any]) -> GateSettings:
+    """AIRCAST_GATE_* settings overridden by non-empty pipeline variables (``gate_folds``,
+    ``gate_min_train_days``, ``gate_max_fold_days``, ``gate_horizon_tolerance``)."""
+    base = GateSettings().model_dump()
+    return GateSettings.model_validate({**base, **_overridden(variables, _GATE_VARIABLES)})
+
+
+def until_from_variables(variables: dict[str, Any]) -> pd.Timestamp | None:
+    """The pipeline variable ``until`` (ISO 8601), or None when empty."""
+    raw = variables.get("until")
+    if raw in (None, ""):
+        return None
+    try:
+        return _utc(str(raw))
+    except ValueError as exc:
+        raise TrainingError(
+            f"until={raw!r} is not a time: use ISO 8601, e.g. 2024-01-01T00:00Z"
+        ) from exc
 
 
 def new_workdir(prefix: str = "aircast-train-") -> Path:
@@ -148,6 +167,15 @@ def remove_workdir(workdir: Path) -> None:
 # ----------------------------------------------------------------------------- stages
 
 
+def _utc(value: pd.Timestamp | str) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _when(ts: pd.Timestamp) -> str:
+    return f"{ts:%Y-%m-%dT%H:%MZ}"
+
+
 def stage_load(
     workdir: Path,
     conninfo: str,
@@ -156,15 +184,34 @@ def stage_load(
     until: pd.Timestamp | str | None = None,
     progress: Progress = _noop,
 ) -> dict[str, Any]:
-    """Read the training window (ending at ``until``, default now) from the aircast DB."""
-    from aircast.store import load_locations, load_measurements
+    """Read the training window from the aircast DB.
+
+    The window is the ``train_history_days`` up to ``until``, by default up to the newest
+    stored measurement of the target parameter (not the wall clock: an old export trains).
+    An empty window raises :class:`TrainingError` naming the window and the newest
+    measurement found.
+    """
+    from aircast.store import load_locations, load_measurements, newest_measurement
 
     spec = feature_spec(settings)
-    end = pd.Timestamp(until) if until else pd.Timestamp.now(tz="UTC").floor("h")
-    end = end.tz_localize("UTC") if end.tzinfo is None else end.tz_convert("UTC")
+    target = settings.train_parameter
+    newest = newest_measurement(conninfo, target)
+    if newest is None:
+        raise TrainingError(
+            f"no {target} measurements are stored; run `aircast ingest` (or the ingest_openaq "
+            "pipeline) first"
+        )
+    end = _utc(until) if until is not None and until != "" else newest
     since = end - pd.Timedelta(days=settings.train_history_days)
-    progress(f"loading {', '.join(spec.parameters)} since {since:%Y-%m-%d}")
+    progress(f"loading {', '.join(spec.parameters)} from {_when(since)} to {_when(end)}")
     measurements = load_measurements(conninfo, list(spec.parameters), since=since, until=end)
+    if not (measurements["parameter"] == target).any():
+        raise TrainingError(
+            f"no {target} measurements in the training window {_when(since)} to {_when(end)} "
+            f"(AIRCAST_TRAIN_HISTORY_DAYS={settings.train_history_days} days up to --until); "
+            f"the newest stored {target} measurement is at {_when(newest)}: pass "
+            f"--until {_when(newest)} or leave --until out to end at it"
+        )
     locations = load_locations(conninfo)
     return stage_frames(workdir, measurements, locations, settings)
 
@@ -176,8 +223,8 @@ def stage_frames(
     target = settings.train_parameter
     if not (measurements["parameter"] == target).any():
         raise TrainingError(
-            f"no {target} measurements to train on; run `aircast ingest` (or the "
-            "ingest_openaq pipeline) first"
+            f"the measurements given hold no {target} rows; nothing to train "
+            f"AIRCAST_TRAIN_PARAMETER={target} on"
         )
     workdir.mkdir(parents=True, exist_ok=True)
     measurements.to_pickle(workdir / "measurements.pkl")
@@ -245,113 +292,89 @@ def calibrated_fitter(
 
 
 def stage_fit(
-    workdir: Path, settings: TrainingSettings, *, progress: Progress = _noop
+    workdir: Path,
+    settings: TrainingSettings,
+    gate: GateSettings | None = None,
+    *,
+    progress: Progress = _noop,
 ) -> dict[str, Any]:
-    """Rolling-origin backtest; the model of the last origin is the candidate."""
+    """Rolling-origin backtest on folds planned from the data, then the candidate: a fit on
+    every row.
+
+    Each fold is one held-out-calibrated fit (no cross-fitted refit, to halve the cost); the
+    candidate is fitted like `train_cross_fit` says.
+    """
+    gate = gate or GateSettings()
     spec, params = feature_spec(settings), forecaster_params(settings)
     features = pd.read_pickle(workdir / "features.pkl")  # noqa: S301
     targets = pd.read_pickle(workdir / "targets.pkl")  # noqa: S301
     if features.empty:
         raise TrainingError("no feature rows; load more history")
-    end = pd.DatetimeIndex(features["issue_time"]).max() + pd.Timedelta(hours=1)
-    window = pd.Timedelta(days=settings.train_backtest_days)
-    origins = backtest_origins(end, settings.train_backtest_folds, window)
-    start = pd.DatetimeIndex(features["issue_time"]).min()
-    # the held-out slice is sized from each origin's history (combination.held_out_days)
-    if origins[0] - pd.Timedelta(days=MIN_TRAIN_DAYS) <= start:
-        span = (end - start) / pd.Timedelta(days=1)
-        raise HistoryTooShortError(
-            f"{span:.0f} days of data is too little for {settings.train_backtest_folds} "
-            f"backtest fold(s) of {settings.train_backtest_days} days plus "
-            f"{MIN_TRAIN_DAYS} days to train on; ingest more history or "
-            "lower AIRCAST_TRAIN_BACKTEST_DAYS"
+    issue = pd.DatetimeIndex(features["issue_time"])
+    try:
+        plan = plan_folds(
+            issue.min(),
+            issue.max() + pd.Timedelta(hours=1),
+            calibration_days=settings.train_calibration_days,
+            gate=gate,
         )
-    backtest, models = rolling_origin(
-        features,
-        targets,
-        calibrated_fitter(
-            spec,
-            params,
-            settings.train_calibration_days,
-            settings.train_cross_fit,
-            progress,
-        ),
-        origins,
-        window,
-        progress=progress,
+    except NotEnoughHistoryError as exc:
+        raise HistoryTooShortError(str(exc)) from exc
+    progress(f"backtest: {plan.describe()}")
+    fold_fit = calibrated_fitter(
+        spec, params, settings.train_calibration_days, cross_fit=False, progress=progress
+    )
+    backtest, _ = rolling_origin(
+        features, targets, fold_fit, plan.origins, plan.length, progress=progress
     )
     if backtest.cells.empty:
-        raise TrainingError("the backtest window has no observed targets; ingest more data")
-    candidate = models[-1]
+        raise TrainingError("the backtest folds have no observed targets; ingest more data")
+    progress(f"fitting the candidate on all {len(features)} rows")
+    candidate = calibrated_fitter(
+        spec, params, settings.train_calibration_days, settings.train_cross_fit, progress
+    )(features, targets)
     candidate.save(workdir / "model.cb")
     backtest.cells.to_pickle(workdir / "backtest.pkl")
-    (workdir / "window.json").write_text(
-        json.dumps({"origin": origins[-1].isoformat(), "end": end.isoformat()})
-    )
-    return {"workdir": str(workdir), "folds": len(origins), "cells": len(backtest.cells)}
-
-
-def _champion_cells(
-    name: str, workdir: Path, origin: pd.Timestamp, end: pd.Timestamp
-) -> tuple[int | None, pd.DataFrame | None]:
-    """The current champion's backtest cells on the candidate's last window."""
-    version = champion_version(name)
-    if version is None:
-        return None, None
-    try:
-        champion = load_model(name, version=version).forecaster
-    except ModelNotFoundError:
-        return None, None
-    measurements = pd.read_pickle(workdir / "measurements.pkl")  # noqa: S301
-    locations = pd.read_pickle(workdir / "locations.pkl")  # noqa: S301
-    # the champion may use another feature spec: rebuild its own features
-    features = build_features(measurements, locations, champion.spec)
-    targets = build_targets(measurements, champion.spec)
-    issue = pd.DatetimeIndex(features["issue_time"])
-    rows = np.asarray((issue >= origin) & (issue < end))
-    return version, Backtest.score(champion, features[rows], targets[rows]).cells
-
-
-def _mean_mae(cells: pd.DataFrame, column: str) -> float:
-    return float((cells[column] - cells["observed"]).abs().groupby(cells["horizon"]).mean().mean())
+    (workdir / "plan.json").write_text(json.dumps(plan.to_dict()))
+    return {"workdir": str(workdir), "folds": len(plan.origins), "cells": len(backtest.cells)}
 
 
 def stage_evaluate(
-    workdir: Path, settings: TrainingSettings, *, progress: Progress = _noop
+    workdir: Path,
+    settings: TrainingSettings,
+    gate: GateSettings | None = None,
+    *,
+    progress: Progress = _noop,
 ) -> dict[str, Any]:
-    """Metrics per horizon, the champion on the same window, and the plots."""
+    """Score the champion on the same folds, make the gate's decision, write the plots."""
+    gate = gate or GateSettings()
     model = Forecaster.load(workdir / "model.cb")
     cells = pd.read_pickle(workdir / "backtest.pkl")  # noqa: S301
-    window = json.loads((workdir / "window.json").read_text())
-    origin, end = pd.Timestamp(window["origin"]), pd.Timestamp(window["end"])
+    plan = FoldPlan.from_dict(json.loads((workdir / "plan.json").read_text()))
     backtest = Backtest(cells)
-    metrics = backtest.summary()
-    last = Backtest(cells[pd.DatetimeIndex(cells["issue_time"]) >= origin])
-    progress("scoring the current champion on the same window")
-    name = model_name(settings.train_parameter)
-    champion, champion_cells = _champion_cells(name, workdir, origin, end)
-    compared = last.cells
-    champion_mae: float | None = None
-    if champion_cells is not None:
-        # score both on the cells both could forecast, so the comparison is like for like
-        key = ["location_id", "issue_time", "horizon"]
-        compared = compared.merge(
-            champion_cells[[*key, "aircast"]].rename(columns={"aircast": "champion"}), on=key
-        )
-        champion_mae = _mean_mae(compared, "champion") if len(compared) else None
-        if not len(compared):
-            compared = last.cells
-    gate_numbers = {
-        "candidate_mae": _mean_mae(compared, "aircast"),
-        "persistence_mae": _mean_mae(compared, "persistence"),
-        "champion_mae": champion_mae,
-        "champion_version": champion,
-        "gate_cells": len(compared),
-    }
+    progress("scoring the current champion on the same folds")
+    champion: ChampionCells = score_champion(
+        model_name(settings.train_parameter),
+        pd.read_pickle(workdir / "measurements.pkl"),  # noqa: S301
+        pd.read_pickle(workdir / "locations.pkl"),  # noqa: S301
+        plan,
+        cells,
+    )
+    decision = decide(horizon_scores(cells, champion), plan, champion, gate)
     plots = write_plots(backtest, model, workdir / "plots")
-    (workdir / "metrics.json").write_text(json.dumps(metrics))
-    (workdir / "gate_numbers.json").write_text(json.dumps(gate_numbers))
-    return {"workdir": str(workdir), **gate_numbers, "plots": [p.name for p in plots]}
+    (workdir / "metrics.json").write_text(json.dumps(backtest.summary()))
+    (workdir / "gate.json").write_text(json.dumps(decision.to_dict()))
+    return {
+        "workdir": str(workdir),
+        "decision": decision.alias,
+        "reason": decision.reason,
+        "candidate_mae": decision.candidate_mae,
+        "persistence_mae": decision.persistence_mae,
+        "champion_mae": decision.champion_mae,
+        "champion_version": decision.champion_version,
+        "gate_cells": int(decision.scores["n"].sum()),
+        "plots": [p.name for p in plots],
+    }
 
 
 @dataclass(frozen=True)
@@ -361,59 +384,69 @@ class TrainingReport:
     name: str
     version: int
     run_id: str
-    decision: GateDecision
+    decision: GateDecision | None
+    """The gate's decision; None for a baseline, which no gate decides (:mod:`aircast.baseline`)."""
     metrics: dict[str, float]
     by_horizon: pd.DataFrame
     kind: str = "catboost"
+    baseline_reason: str = ""
+    baseline_champion: bool = False
+
+    @property
+    def alias(self) -> str:
+        """The alias the version got: the gate's, or ``champion``/``none`` for a baseline."""
+        if self.decision is not None:
+            return self.decision.alias
+        return "champion" if self.baseline_champion else "none"
+
+    @property
+    def reason(self) -> str:
+        """Why the version got its alias."""
+        return self.decision.reason if self.decision is not None else self.baseline_reason
 
 
 def stage_register(
     workdir: Path,
     settings: TrainingSettings,
-    gate: GateSettings,
+    gate: GateSettings | None = None,
     *,
     progress: Progress = _noop,
 ) -> TrainingReport:
-    """Log the run, register the version, and apply the gate (alias + decision tags)."""
+    """Log the run (the gate's numbers included), register the version, and record the
+    decision stage_evaluate made (alias + ``gate.*`` tags)."""
+    gate = gate or GateSettings()
     model = Forecaster.load(workdir / "model.cb")
     metrics = json.loads((workdir / "metrics.json").read_text())
-    numbers = json.loads((workdir / "gate_numbers.json").read_text())
+    decision = GateDecision.from_dict(json.loads((workdir / "gate.json").read_text()))
     fp = json.loads((workdir / "fingerprint.json").read_text())
     features = pd.read_pickle(workdir / "features.pkl")  # noqa: S301
-    decision = decide(
-        numbers["candidate_mae"],
-        numbers["persistence_mae"],
-        numbers["champion_mae"],
-        numbers["champion_version"],
-        GateMargins(gate.gate_margin_over_champion, gate.gate_margin_over_persistence),
-    )
     progress("logging the run and registering the model")
     params = {
         **model.params.to_dict(),
         "horizons": settings.train_horizons,
         "covariates": ",".join(model.spec.covariates),
-        "backtest_days": settings.train_backtest_days,
-        "backtest_folds": settings.train_backtest_folds,
         "calibration_days": settings.train_calibration_days,
         "cross_fit": settings.train_cross_fit,
-        "gate_margin_over_champion": gate.gate_margin_over_champion,
-        "gate_margin_over_persistence": gate.gate_margin_over_persistence,
+        "history_days": settings.train_history_days,
+        **gate.model_dump(),
     }
     example = features.dropna(subset=["y_lag_0"]).tail(5)
     registered = log_training(
         model,
         experiment=settings.train_experiment,
         params=params,
-        metrics=metrics,
+        metrics={**metrics, **decision.metrics()},
         fingerprint=fp,
         input_example=example if len(example) else features.tail(5),
         artifacts=sorted((workdir / "plots").glob("*.png")),
         tags={"gate.decision": decision.alias},
+        stepped_metrics=decision.horizon_metrics(),
+        documents={"gate.json": decision.to_dict()},
     )
     # Before the gate moves an alias: a champion always has its drift reference.
     measurements = pd.read_pickle(workdir / "measurements.pkl")  # noqa: S301
     record_reference(registered.run_id, reference_histograms(measurements, model.spec.parameters))
-    apply_gate(registered.name, registered.version, decision)
+    apply_gate(registered.name, registered.version, decision.promote, decision.tags())
     progress(f"{registered.name} v{registered.version} → {decision.alias}: {decision.reason}")
     cells = pd.read_pickle(workdir / "backtest.pkl")  # noqa: S301
     return TrainingReport(
@@ -432,12 +465,13 @@ def train(
     gate: GateSettings | None = None,
     *,
     frames: tuple[pd.DataFrame, pd.DataFrame] | None = None,
-    until: pd.Timestamp | None = None,
+    until: pd.Timestamp | str | None = None,
     progress: Progress = _noop,
 ) -> TrainingReport:
     """Run every stage in a temporary work directory (what `aircast train` does).
 
-    Data comes from the aircast DB at ``conninfo``, or from ``frames`` (measurements,
+    Data comes from the aircast DB at ``conninfo`` (the window ending at ``until``, default
+    the newest stored measurement of the target), or from ``frames`` (measurements,
     locations) already in memory.
     """
     settings = settings or TrainingSettings()
@@ -452,11 +486,11 @@ def train(
             raise ValueError("give conninfo or frames")
         stage_features(workdir, settings, progress=progress)
         try:
-            stage_fit(workdir, settings, progress=progress)
+            stage_fit(workdir, settings, gate, progress=progress)
         except HistoryTooShortError as short:
             progress(f"{short}: registering the baseline instead")
             return stage_baseline(workdir, settings, progress=progress)
-        stage_evaluate(workdir, settings, progress=progress)
+        stage_evaluate(workdir, settings, gate, progress=progress)
         return stage_register(workdir, settings, gate, progress=progress)
 
 
@@ -479,22 +513,14 @@ def stage_baseline(
         progress=progress,
     )
     table = version.by_horizon
-    mae = float(table["mae_aircast"].mean()) if len(table) else float("nan")
-    persistence = float(table["mae_persistence"].mean()) if len(table) else float("nan")
-    decision = GateDecision(
-        promote=version.champion,
-        candidate_mae=mae,
-        persistence_mae=persistence,
-        champion_mae=None,
-        champion_version=None,
-        reason=version.reason,
-    )
     return TrainingReport(
         name=version.name,
         version=version.version,
         run_id=version.run_id,
-        decision=decision,
+        decision=None,
         metrics={},
         by_horizon=table,
         kind="baseline",
+        baseline_reason=version.reason,
+        baseline_champion=version.champion,
     )

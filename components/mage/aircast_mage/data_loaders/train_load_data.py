@@ -6,15 +6,19 @@ if "test" not in globals():
     from mage_ai.data_preparation.decorators import test
 
 from aircast.ingest import database_url
-from aircast.training import new_workdir, settings_from_variables, stage_load
+from aircast.training import (
+    new_workdir,
+    settings_from_variables,
+    stage_load,
+    until_from_variables,
+)
 
 
 @data_loader
 def load(*args, **kwargs):
     settings = settings_from_variables(kwargs)
-    return stage_load(
-        new_workdir(), database_url(), settings, until=kwargs.get("until") or None, progress=print
-    )
+    until = until_from_variables(kwargs)  # empty: the newest stored measurement
+    return stage_load(new_workdir(), database_url(), settings, until=until, progress=print)
 
 
 @test

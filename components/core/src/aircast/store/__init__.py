@@ -17,6 +17,7 @@ from aircast.store.queries import (
     location_query,
     measurement_query,
     measurement_rows,
+    newest_measurement,
 )
 from aircast.store.writes import (
     UpsertResult,
@@ -41,6 +42,7 @@ __all__ = [
     "location_query",
     "measurement_query",
     "measurement_rows",
+    "newest_measurement",
     "record_rejections",
     "upgrade",
     "upsert_locations",

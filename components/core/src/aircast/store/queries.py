@@ -252,3 +252,23 @@ def _location_sql(condition: str) -> bytes:
         LIMIT %(limit)s
     """  # noqa: S608 - column names and the condition are constants
     return sql.encode()
+
+
+def newest_measurement(conninfo: Conninfo, parameter: str) -> pd.Timestamp | None:
+    """The newest stored hour of ``parameter`` over all sensors (UTC), or None when there is
+    none. Where a training window ends by default."""
+    # One index probe per sensor on the (sensor_id, datetime) primary key, not a scan.
+    sql = b"""
+        SELECT max(newest.datetime)
+        FROM sensors s
+        CROSS JOIN LATERAL (
+            SELECT m.datetime FROM measurements m
+            WHERE m.sensor_id = s.sensor_id ORDER BY m.datetime DESC LIMIT 1
+        ) newest
+        WHERE s.parameter = %(parameter)s
+    """
+    with _connected(conninfo) as conn:
+        row = conn.execute(sql, {"parameter": parameter}).fetchone()
+    if row is None or row[0] is None:
+        return None
+    return pd.Timestamp(row[0]).tz_convert("UTC")
