@@ -86,7 +86,7 @@ def test_three_days_register_the_baseline_as_champion_and_the_api_serves_it(
     from mlflow.tracking import MlflowClient
 
     assert day_three.kind == "baseline"
-    assert (day_three.version, day_three.decision.promote) == (1, True)
+    assert (day_three.version, day_three.decision, day_three.alias) == (1, None, "champion")
     assert registry.champion_version(NAME) == 1
     tags = MlflowClient().get_model_version(NAME, "1").tags
     assert tags[registry.KIND_TAG] == "baseline"

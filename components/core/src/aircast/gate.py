@@ -125,7 +125,9 @@ def _mae(cells: pd.DataFrame, column: str) -> pd.Series:
 class ChampionCells:
     """The current champion's forecasts on the candidate's fold cells, and on which basis.
 
-    ``basis`` is ``none`` (no champion), ``unscorable`` (it could not be loaded or scored),
+    ``basis`` is ``none`` (no champion), ``baseline`` (the champion is the baseline model, which
+    a trained model replaces as the first model of its parameter: judged against persistence
+    only), ``unscorable`` (it could not be loaded or scored),
     ``out_of_sample`` (only cells issued after the champion's own training data ended) or
     ``all_cells`` (every common cell: its training data covers the folds, so it is scored
     partly in sample, which favours keeping it).
@@ -394,7 +396,7 @@ def decide(
             f"mean MAE {cand.mean():.4g} beats persistence {pers.mean():.4g}, within {tol:.0%} "
             "at every horizon"
         )
-        if champion.basis == "unscorable":
+        if champion.basis in ("unscorable", "baseline"):
             reason += f"; champion v{champion.version} not compared: {champion.note}"
     return GateDecision(
         promote=not reasons,
@@ -432,11 +434,18 @@ def score_champion(
     """
     from aircast.evaluation import Backtest
     from aircast.features import build_features, build_targets
-    from aircast.registry import champion_version, load_model, training_data_end
+    from aircast.registry import champion_version, load_model, training_data_end, version_kind
 
     version = champion_version(name, tracking_uri=tracking_uri)
     if version is None:
         return ChampionCells(None, "none")
+    if version_kind(name, version, tracking_uri=tracking_uri) == "baseline":
+        return ChampionCells(
+            version,
+            "baseline",
+            "the champion is the baseline (no trees): the first trained model is judged "
+            "against persistence",
+        )
     try:
         champion = load_model(name, version=version, tracking_uri=tracking_uri).forecaster
         features = build_features(measurements, locations, champion.spec)

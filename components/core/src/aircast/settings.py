@@ -102,6 +102,50 @@ class OpenAQSettings(_Settings):
     )
 
 
+class WeatherSettings(_Settings):
+    """Open-Meteo weather forecasts (``aircast.weather``) and the ``ingest_weather`` pipeline."""
+
+    weather_forecast_url: str = Field(
+        default="https://api.open-meteo.com/v1/forecast",
+        description="Open-Meteo Forecast API (live forecasts, for serving).",
+    )
+    weather_previous_runs_url: str = Field(
+        default="https://previous-runs-api.open-meteo.com/v1/forecast",
+        description="Open-Meteo Previous Runs API (forecasts made 1-7 days earlier, training).",
+    )
+    weather_historical_forecast_url: str = Field(
+        default="https://historical-forecast-api.open-meteo.com/v1/forecast",
+        description="Open-Meteo Historical Forecast API (archived first hours of model runs).",
+    )
+    weather_archive_url: str = Field(
+        default="https://archive-api.open-meteo.com/v1/archive",
+        description="Open-Meteo Historical Weather API (ERA5 reanalysis: observed, not forecast).",
+    )
+    weather_api_key: SecretStr | None = Field(
+        default=None,
+        description="Open-Meteo commercial API key (sent as apikey); unset for the free tier.",
+    )
+    weather_model: str = Field(
+        default="best_match", description="Open-Meteo model (models=); best_match lets it pick."
+    )
+    weather_forecast_hours: int = Field(
+        default=48, ge=1, le=384, description="Hours ahead ingest_weather keeps current."
+    )
+    weather_requests_per_minute: int = Field(
+        default=300, ge=1, description="Request budget per minute (free tier: 600/min)."
+    )
+    weather_timeout: float = Field(default=30.0, gt=0, description="Per-request timeout (s).")
+    weather_max_retries: int = Field(
+        default=5, ge=0, description="Retries of 429/5xx answers, timeouts and dropped connections."
+    )
+    weather_backoff_seconds: float = Field(
+        default=1.0, ge=0, description="First retry delay; doubles per attempt, with jitter."
+    )
+    weather_batch_locations: int = Field(
+        default=50, ge=1, le=1000, description="Coordinates asked in one Open-Meteo request."
+    )
+
+
 class IngestSettings(_Settings):
     """What `aircast ingest` and the Mage pipeline `ingest_openaq` fetch by default."""
 
@@ -304,6 +348,7 @@ def core_settings_classes() -> list[type[BaseSettings]]:
         DatabaseSettings,
         MlflowSettings,
         OpenAQSettings,
+        WeatherSettings,
         IngestSettings,
         TrainingSettings,
         GateSettings,
