@@ -43,7 +43,8 @@ def _locations() -> list[Location]:
 
 
 def test_migrations_create_the_tables_and_grant_the_reader(stack: Stack, db: str) -> None:
-    assert store.current_revision(db) == "0002"
+    # head: 0003, the forecast archive and verification tables (#16)
+    assert store.current_revision(db) == "0003"
     store.upgrade(db)  # a second run is a no-op
     reader = stack.endpoints.reader_url(db.rsplit("/", 1)[-1])
     with psycopg.connect(reader) as conn:
