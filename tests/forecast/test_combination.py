@@ -192,3 +192,75 @@ def test_baseline_without_any_target_uses_the_prior() -> None:
 def test_unfitted_baseline_cannot_predict(data: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     with pytest.raises(RuntimeError, match="not fitted"):
         Forecaster.baseline(SPEC).predict(data[0].tail(2))
+
+
+def _cells(seed: int, days: int = 10, per_day: int = 120) -> tuple[np.ndarray, np.ndarray]:
+    """(observed, day) of ``days`` days of ``per_day`` cells of a positive skewed quantity."""
+    rng = np.random.default_rng(seed)
+    day = np.repeat(np.arange(days), per_day)
+    return rng.gamma(2.0, 20.0, days * per_day), day
+
+
+def test_weights_without_an_out_of_sample_gain_fall_back_to_persistence() -> None:
+    """Components that are persistence times noise of their own have nothing to add: any
+    weight the search gives them on the held-out days is luck. Over 20 such histories the
+    evidence rule returns most of them to persistence exactly, and on fresh cells from the
+    same process the shrunk weights lose less to persistence than the in-sample ones."""
+
+    def draw(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+        observed = rng.gamma(2.0, 20.0, n)
+        persistence = observed * rng.lognormal(0.0, 0.15, n)
+        noisy = [persistence * rng.lognormal(0.0, 0.05, n) for _ in range(2)]
+        return np.column_stack([noisy[0], persistence, noisy[1]]), observed
+
+    def excess(weights: np.ndarray, stack: np.ndarray, observed: np.ndarray) -> float:
+        combined = np.abs(np.clip(stack @ weights, 0.0, None) - observed).mean()
+        return float(combined - np.abs(stack[:, 1] - observed).mean())
+
+    moved = reverted = 0
+    loss_in_sample = loss_shrunk = 0.0
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        stack, observed = draw(rng, 1200)
+        day = np.repeat(np.arange(10), 120)
+        horizon = np.ones(len(observed), dtype=np.int64)
+        in_sample = combination.fit_horizon_weights(stack, observed, horizon, 1)[0]
+        shrunk = combination.fit_horizon_weights(stack, observed, horizon, 1, day=day)[0]
+        if np.allclose(in_sample, [0.0, 1.0, 0.0]):
+            continue
+        moved += 1
+        reverted += bool(np.allclose(shrunk, [0.0, 1.0, 0.0]))
+        fresh_stack, fresh_observed = draw(rng, 20_000)
+        loss_in_sample += excess(in_sample, fresh_stack, fresh_observed)
+        loss_shrunk += excess(shrunk, fresh_stack, fresh_observed)
+    assert moved >= 4, "the search should move off persistence by luck here, or this proves nothing"
+    assert reverted >= moved / 2, (reverted, moved)
+    assert loss_in_sample > 0.0, "in-sample weights should lose out of sample here"
+    assert loss_shrunk < 0.5 * loss_in_sample, (loss_shrunk, loss_in_sample)
+
+
+def test_weights_with_a_real_gain_are_kept() -> None:
+    """Two forecasts with independent errors: averaging them helps on every day, so the
+    evidence is full and the cross-validated weights equal the in-sample ones."""
+    observed, day = _cells(7)
+    rng = np.random.default_rng(8)
+    stack = np.column_stack(
+        [
+            observed + rng.normal(0.0, 5.0, len(observed)),
+            observed + rng.normal(0.0, 5.0, len(observed)),
+            np.full(len(observed), observed.mean()),
+        ]
+    )
+    horizon = np.ones(len(observed), dtype=np.int64)
+    assert combination.evidence(stack, observed, day) == 1.0
+    np.testing.assert_allclose(
+        combination.fit_horizon_weights(stack, observed, horizon, 1, day=day),
+        combination.fit_horizon_weights(stack, observed, horizon, 1),
+    )
+    assert combination.fit_horizon_weights(stack, observed, horizon, 1, day=day)[0, 0] > 0.3
+
+
+def test_too_few_days_to_cross_validate_keep_the_fitted_weights() -> None:
+    observed, day = _cells(3, days=combination.MIN_EVIDENCE_DAYS - 1)
+    stack = np.column_stack([observed * 0.9, observed * 1.2, observed * 0 + 10])
+    assert combination.evidence(stack, observed, day) == 1.0
