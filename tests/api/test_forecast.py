@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from aircast.features import build_features
 from aircast.forecaster import Forecaster
+from aircast_api import service
 
 from .conftest import END, history_body, locations_frame, synthetic_measurements
 
@@ -155,3 +159,25 @@ def test_request_ids_are_echoed_or_generated(client: TestClient) -> None:
     replaced = client.get("/healthz", headers={"X-Request-ID": "bad id\twith spaces"})
     assert replaced.headers["x-request-id"] != "bad id\twith spaces"
     assert len(replaced.headers["x-request-id"]) == 32
+
+
+def test_batches_are_forecast_on_the_one_batch_thread(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every batch runs on the same dedicated thread, not the default executor's pool (each
+    pool thread's malloc arena would keep what its batches freed)."""
+    threads: list[str] = []
+    real = service.forecast_histories
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(service, "forecast_histories", recording)
+    for location_id in (1, 2, 3):
+        body = {"locations": [history_body(location_id=location_id)], "horizons": "1..2"}
+        response = client.post("/v1/forecast:batch", json=body)
+        assert response.status_code == 200, response.text
+    assert len(threads) == 3
+    assert len(set(threads)) == 1
+    assert threads[0].startswith(service.BATCH_THREAD)
