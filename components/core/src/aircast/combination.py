@@ -4,11 +4,8 @@ Each horizon's point forecast is a convex combination of reference forecasts (th
 median, persistence, the location's recent mean), with weights fitted per horizon by
 minimising MAE on held-out rows: rows the trees did not see. Persistence is one vertex of the
 weight simplex, so on the rows the weights were fitted on the combination is never worse
-than persistence (docs/forecasting.md, "Combination"). A departure from persistence must also
-be earned out of sample: the weights are cross-validated across the held-out days and shrunk
-towards persistence unless their gain clears one standard error (:func:`evidence`). The
-p10/p90 interval is then centred on the combined point and recalibrated per horizon
-(conformalised quantile regression).
+than persistence (docs/forecasting.md, "Combination"). The p10/p90 interval is then centred
+on the combined point and recalibrated per horizon (conformalised quantile regression).
 
 Everything here is plain numpy on aligned arrays, so :class:`aircast.forecaster.Forecaster`
 calls the same functions when it fits the weights and when it serves a forecast.
@@ -27,9 +24,6 @@ COMPONENTS = ("model", "persistence", "recent_mean")
 MIN_ROWS = 20
 # cells per horizon the weight search uses (a seeded sample of them beyond this)
 MAX_FIT_ROWS = 60_000
-# held-out days needed to cross-validate the weights (fewer: no shrinkage)
-MIN_EVIDENCE_DAYS = 4
-_PERSISTENCE = np.array([0.0, 1.0, 0.0])
 _COARSE = 0.05
 _FINE = 0.01
 # The held-out slice: a third of the history, at least this many days (docs/forecasting.md).
@@ -126,52 +120,11 @@ def fit_weights(stack: np.ndarray, observed: np.ndarray) -> np.ndarray:
     return np.asarray(fine, dtype="float64")
 
 
-def evidence(stack: np.ndarray, observed: np.ndarray, day: np.ndarray) -> float:
-    """How far (0..1) fitted weights may move from persistence, from out-of-sample evidence.
-
-    The held-out days are split in time into an earlier and a later half; weights fitted on
-    each half forecast the other. Per day, the gain is the mean absolute error of persistence
-    minus that of the cross-validated combination; the result is the t-statistic of the mean
-    daily gain clipped to 0..1: 1 when the gain clears one standard error, 0 when the
-    combination does not beat persistence out of sample, in between proportionally. With
-    fewer than :data:`MIN_EVIDENCE_DAYS` days there is nothing to cross-validate: 1.
-    """
-    days = np.unique(day)
-    if len(days) < MIN_EVIDENCE_DAYS:
-        return 1.0
-    early = day <= days[len(days) // 2 - 1]
-    late = ~early
-    predicted = np.empty(len(observed))
-    for fit_on, score_on in ((early, late), (late, early)):
-        weights = fit_weights(stack[fit_on], observed[fit_on])
-        predicted[score_on] = np.clip(stack[score_on] @ weights, 0.0, None)
-    gain = np.abs(stack[:, 1] - observed) - np.abs(predicted - observed)
-    _, index = np.unique(day, return_inverse=True)
-    daily = np.bincount(index, weights=gain) / np.bincount(index)
-    mean, spread = float(daily.mean()), float(daily.std(ddof=1))
-    if mean <= 0.0:
-        return 0.0
-    if spread == 0.0:
-        return 1.0
-    return float(min(1.0, mean / (spread / np.sqrt(len(daily)))))
-
-
 def fit_horizon_weights(
-    stack: np.ndarray,
-    observed: np.ndarray,
-    horizon: np.ndarray,
-    horizons: int,
-    seed: int = 0,
-    day: np.ndarray | None = None,
+    stack: np.ndarray, observed: np.ndarray, horizon: np.ndarray, horizons: int, seed: int = 0
 ) -> np.ndarray:
     """(horizons x components) weights, one :func:`fit_weights` per horizon; a horizon with
-    fewer than :data:`MIN_ROWS` cells keeps the default (the model alone).
-
-    With ``day`` (each cell's issue day), each horizon's weights are shrunk towards
-    persistence by :func:`evidence`: ``persistence + s * (fitted - persistence)``. MAE is
-    convex in the weights, so the shrunk combination is still never worse than persistence
-    on these rows.
-    """
+    fewer than :data:`MIN_ROWS` cells keeps the default (the model alone)."""
     weights = default_weights(horizons)
     rng = np.random.default_rng(seed)
     for h in range(1, horizons + 1):
@@ -180,11 +133,7 @@ def fit_horizon_weights(
             continue
         if len(idx) > MAX_FIT_ROWS:
             idx = np.sort(rng.choice(idx, MAX_FIT_ROWS, replace=False))
-        fitted = fit_weights(stack[idx], observed[idx])
-        if day is not None:
-            shrink = evidence(stack[idx], observed[idx], day[idx])
-            fitted = _PERSISTENCE + shrink * (fitted - _PERSISTENCE)
-        weights[h - 1] = fitted
+        weights[h - 1] = fit_weights(stack[idx], observed[idx])
     return weights
 
 

@@ -342,17 +342,15 @@ class Forecaster:
 
     def fit_combination(self, features: pd.DataFrame, targets: pd.DataFrame) -> None:
         """Per-horizon combination weights (model, persistence, recent mean) minimising MAE
-        on (features, targets): rows the trees must not have seen; shrunk towards
-        persistence where the gain does not hold across the held-out days."""
+        on (features, targets): rows the trees must not have seen."""
         self._require_model()
         rows, horizon, y, x = self._observed(features, targets)
         if len(rows) == 0:
             return
         frame = features.reset_index(drop=True)
         _, _, _, stack = self._components(frame, rows, x)
-        day = pd.DatetimeIndex(frame["issue_time"].to_numpy()[rows]).floor("D").asi8
         self.weights = combination.fit_horizon_weights(
-            stack, y, horizon, self.spec.horizons, seed=self.params.seed, day=day
+            stack, y, horizon, self.spec.horizons, seed=self.params.seed
         )
         self._store_metadata()
 
