@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pandas as pd
 import pytest
 
+from aircast import store
 from aircast.settings import WeatherSettings
 from aircast_dev.openmeteo_server import LocalOpenMeteoServer
+from aircast_dev.stack import Stack
 
 NOW = pd.Timestamp("2025-03-01T10:20:00Z")
 
@@ -38,3 +41,13 @@ def client_settings(server: LocalOpenMeteoServer, **overrides: object) -> Weathe
 def settings(server: LocalOpenMeteoServer) -> WeatherSettings:
     """Client settings for the ``server`` fixture."""
     return client_settings(server)
+
+
+@pytest.fixture
+def db(stack: Stack) -> Iterator[str]:
+    """A fresh migrated aircast database for one test, dropped afterwards."""
+    name = f"weather_{uuid.uuid4().hex[:10]}"
+    url = stack.create_database(name)
+    store.upgrade(url)
+    yield url
+    stack.drop_database(name)
