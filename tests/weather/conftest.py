@@ -6,12 +6,16 @@ import uuid
 from collections.abc import Iterator
 
 import pandas as pd
+import psycopg
 import pytest
 
 from aircast import store
+from aircast.ingest import register_locations, store_raw
+from aircast.schemas import RAW_COLUMNS
 from aircast.settings import WeatherSettings
 from aircast_dev.openmeteo_server import LocalOpenMeteoServer
 from aircast_dev.stack import Stack
+from aircast_dev.synthetic import synthetic_dataset
 
 NOW = pd.Timestamp("2025-03-01T10:20:00Z")
 
@@ -51,3 +55,24 @@ def db(stack: Stack) -> Iterator[str]:
     store.upgrade(url)
     yield url
     stack.drop_database(name)
+
+
+def seed_synthetic(conninfo: str, *, n_locations: int, end: pd.Timestamp, seed: int = 21) -> None:
+    """Migrate ``conninfo`` and store a synthetic month of measurements ending at ``end``."""
+    store.upgrade(conninfo)
+    data = synthetic_dataset(seed=seed, n_locations=n_locations, end=end, months=1, bad_values=0)
+    sensors = {
+        s.sensor_id: (loc.location_id, s.parameter, s.unit)
+        for loc in data.locations
+        for s in loc.sensors
+    }
+    mapped = data.measurements["sensor_id"].map(sensors)
+    raw = data.measurements.assign(
+        location_id=[m[0] for m in mapped],
+        parameter=[m[1] for m in mapped],
+        unit=[m[2] for m in mapped],
+        source="synthetic",
+    )[list(RAW_COLUMNS)]
+    register_locations(conninfo, data.locations)
+    with psycopg.connect(conninfo) as conn:
+        store_raw(conn, raw, source="synthetic")
