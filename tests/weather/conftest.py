@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator
 
@@ -57,9 +58,12 @@ def db(stack: Stack) -> Iterator[str]:
     stack.drop_database(name)
 
 
-def seed_synthetic(conninfo: str, *, n_locations: int, end: pd.Timestamp, seed: int = 21) -> None:
-    """Migrate ``conninfo`` and store a synthetic month of measurements ending at ``end``."""
-    store.upgrade(conninfo)
+def seed_synthetic(
+    conninfo: str, *, n_locations: int, end: pd.Timestamp, seed: int = 21, target: str = "pm25"
+) -> None:
+    """Migrate ``conninfo`` and store a synthetic month of measurements ending at ``end``
+    (the pm25 series stored as ``target``)."""
+    store.upgrade(conninfo, reader_role="aircast_reader")
     data = synthetic_dataset(seed=seed, n_locations=n_locations, end=end, months=1, bad_values=0)
     sensors = {
         s.sensor_id: (loc.location_id, s.parameter, s.unit)
@@ -69,10 +73,20 @@ def seed_synthetic(conninfo: str, *, n_locations: int, end: pd.Timestamp, seed: 
     mapped = data.measurements["sensor_id"].map(sensors)
     raw = data.measurements.assign(
         location_id=[m[0] for m in mapped],
-        parameter=[m[1] for m in mapped],
+        parameter=[target if m[1] == "pm25" else m[1] for m in mapped],
         unit=[m[2] for m in mapped],
         source="synthetic",
     )[list(RAW_COLUMNS)]
-    register_locations(conninfo, data.locations)
+    locations = [
+        dataclasses.replace(
+            loc,
+            sensors=tuple(
+                dataclasses.replace(s, parameter=target) if s.parameter == "pm25" else s
+                for s in loc.sensors
+            ),
+        )
+        for loc in data.locations
+    ]
+    register_locations(conninfo, locations)
     with psycopg.connect(conninfo) as conn:
         store_raw(conn, raw, source="synthetic")

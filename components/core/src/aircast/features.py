@@ -115,7 +115,7 @@ def weather_windows(
     ``(rows, len(spec.weather), spec.horizons + 1)`` array. Training and serving both come here.
     """
     rows, leads = len(location_id), spec.horizons + 1
-    out = np.full((rows, len(spec.weather), leads), np.nan)
+    out = np.full((rows, len(spec.weather), leads), np.nan, dtype="float32")
     if weather is None or len(weather) == 0 or not spec.weather or rows == 0:
         return out
     hour = 3_600_000_000_000
@@ -131,11 +131,12 @@ def weather_windows(
     base = min(int(w_t.min()), int(w_i.min()), int(q_t.min()))
     codes, uniques = pd.factorize(np.concatenate([w_loc, q_loc]))
     bits = np.int64(21)
-    if len(uniques) >= 2**bits or max(int(w_t.max()), int(q_t.max()) + leads) - base >= 2**bits:
+    top = max(int(w_t.max()), int(w_i.max()), int(q_t.max()) + leads)
+    if len(uniques) >= 2**bits or top - base >= 2**bits:
         raise ValueError("weather_windows: too many locations or hours in one call")
     w_code, q_code = codes[: len(w_loc)].astype(np.int64), codes[len(w_loc) :].astype(np.int64)
     group = (w_code << (2 * bits)) | ((w_t - base) << bits)
-    key = group | np.clip(w_i - base, 0, 2**bits - 1)
+    key = group | (w_i - base)
     rank = (
         weather["source"].map(_SOURCE_RANK).fillna(9).to_numpy(dtype=np.int64)
         if "source" in weather
@@ -144,13 +145,16 @@ def weather_windows(
     # ascending key; among equal keys the preferred source last (searchsorted finds the last)
     order = np.lexsort((-rank, key))
     key, group = key[order], group[order]
-    values = np.stack([derived_weather(weather, w)[order] for w in spec.weather], axis=1)
+    # float32: what the model reads (halves the memory of a training grid's gather)
+    values = np.stack([derived_weather(weather, w)[order] for w in spec.weather], axis=1).astype(
+        "float32"
+    )
     lead = np.arange(leads, dtype=np.int64)
     q_group = (q_code[:, None] << (2 * bits)) | ((q_t[:, None] - base + lead[None, :]) << bits)
     q_key = q_group | (q_t[:, None] - base)
     at = np.searchsorted(key, q_key.reshape(-1), side="right") - 1
     found = (at >= 0) & (group[np.clip(at, 0, None)] == q_group.reshape(-1))
-    picked = np.where(found[:, None], values[np.clip(at, 0, None)], np.nan)
+    picked = np.where(found[:, None], values[np.clip(at, 0, None)], np.float32(np.nan))
     return np.ascontiguousarray(picked.reshape(rows, leads, len(spec.weather)).transpose(0, 2, 1))
 
 
