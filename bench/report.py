@@ -82,7 +82,44 @@ def _skill(res: dict[str, Any]) -> list[str]:
             res["train_seconds"] < 15 * 60,
         ),
         *_short(res.get("short_history")),
+        *_weather(res.get("with_weather"), h24["mae"]["aircast"]),
     ]
+
+
+def _weather(res: dict[str, Any] | None, no_weather_24h: float) -> list[str]:
+    """Rows of the with_weather scenario (observed weather as the forecast; docs/weather.md)."""
+    if not res:
+        return []
+    config = res.get("configuration", {})
+    label = (
+        f" (reduced run: {config.get('stations')} stations, {config.get('iterations')} trees)"
+        if config.get("reduced")
+        else ""
+    )
+    rows = []
+    for name, title, floor in (
+        ("perfect_prognosis", "perfect prognosis (observed weather, upper bound)", 0.50),
+        ("perturbed_forecast", "perturbed forecast (0.35 sd at 24 h, AR(1))", 0.40),
+    ):
+        part = res.get(name)
+        if not part:
+            continue
+        h24 = part["horizons"]["24"]["mae"]
+        gain = 1 - h24["aircast"] / h24["persistence"]
+        rows.append(
+            _row(
+                f"with weather, {title}: 24 h MAE vs persistence{label}",
+                f"{h24['aircast']:.2f} vs {h24['persistence']:.2f} (-{gain:.0%}; "
+                + (
+                    "a subset: not comparable with the no-weather run)"
+                    if label
+                    else f"no weather {no_weather_24h:.2f})"
+                ),
+                f"≥ {floor:.0%} below persistence",
+                None if label else gain >= floor,
+            )
+        )
+    return rows
 
 
 def _short(res: dict[str, Any] | None) -> list[str]:

@@ -60,3 +60,47 @@ def measurements(
                 )
             )
     return pd.concat(frames, ignore_index=True)
+
+
+def weather_runs(
+    locations: pd.DataFrame,
+    start: str = "2025-01-01",
+    days: int = 60,
+    *,
+    seed: int = 0,
+    every_hours: int = 6,
+    lead_hours: int = 48,
+    delay_hours: int = 0,
+) -> pd.DataFrame:
+    """Weather forecast rows as the store holds them: a run every ``every_hours`` covering
+    the next ``lead_hours``, issued ``delay_hours`` after it starts, with an error growing
+    with the lead (``aircast.weather.store.load_forecasts``'s columns)."""
+    rng = np.random.default_rng(seed)
+    runs = pd.date_range(start, periods=24 * days // every_hours, freq=f"{every_hours}h", tz="UTC")
+    frames = []
+    for loc in locations["location_id"].to_numpy(dtype=np.int64):
+        for run in runs:
+            target = pd.date_range(run, periods=lead_hours + 1, freq="h")
+            hours = (target - pd.Timestamp("2025-01-01", tz="UTC")).total_seconds() / 3600
+            lead = np.arange(lead_hours + 1)
+            noise = rng.normal(size=(6, len(target))) * (0.2 + lead / 24)
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "location_id": loc,
+                        "target_time": target,
+                        "issued_at": run + pd.Timedelta(hours=delay_hours),
+                        "source": "previous_runs",
+                        "temperature_2m": 5 + 6 * np.sin(2 * np.pi * hours / 24) + noise[0],
+                        "dew_point_2m": 0 + noise[1],
+                        "relative_humidity_2m": 70 + 5 * noise[2],
+                        "surface_pressure": 1010 + 3 * np.sin(hours / 50) + noise[3],
+                        "precipitation": np.clip(noise[4] - 1.0, 0, None),
+                        "wind_speed_10m": np.abs(3 + noise[5]),
+                        "wind_direction_10m": (hours * 7) % 360,
+                        "boundary_layer_height": np.nan,
+                        "cloud_cover": 50.0,
+                    }
+                )
+            )
+    return pd.concat(frames, ignore_index=True)

@@ -43,13 +43,14 @@ def _locations() -> list[Location]:
 
 
 def test_migrations_create_the_tables_and_grant_the_reader(stack: Stack, db: str) -> None:
-    # head: 0003, the forecast archive and verification tables (#16)
-    assert store.current_revision(db) == "0003"
+    # head: 0004, the weather forecast and observation tables (#17)
+    assert store.current_revision(db) == "0004"
     store.upgrade(db)  # a second run is a no-op
     reader = stack.endpoints.reader_url(db.rsplit("/", 1)[-1])
     with psycopg.connect(reader) as conn:
         for table in ("locations", "sensors", "measurements", "ingest_watermarks",
-                      "rejected_measurements"):  # fmt: skip
+                      "rejected_measurements", "weather_forecasts",
+                      "weather_observations"):  # fmt: skip
             conn.execute(f"SELECT count(*) FROM {table}")  # noqa: S608
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("INSERT INTO sensors VALUES (9, 1, 'pm25', 2, 'µg/m³', now())")

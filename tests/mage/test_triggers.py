@@ -105,3 +105,16 @@ def test_a_bad_cron_string_is_caught(tmp_path: Path) -> None:
     )
     report = _load([bad])
     assert report["broken_pipeline"][0]["valid"] is False
+
+
+def test_ingest_weather_runs_hourly_after_ingest_without_overlapping_runs() -> None:
+    report = _load([PIPELINES / "ingest_openaq" / "triggers.yaml",
+                    PIPELINES / "ingest_weather" / "triggers.yaml"])  # fmt: skip
+    ingest = {t["name"]: t for t in report["ingest_openaq"]}["ingest_openaq_hourly"]
+    weather = {t["name"]: t for t in report["ingest_weather"]}["ingest_weather_hourly"]
+    assert weather["type"] == "time"
+    assert weather["skip_if_previous_running"]
+    minute, *rest = str(weather["interval"]).split()
+    assert rest == ["*", "*", "*", "*"]
+    assert ingest["interval"] == "@hourly"
+    assert int(minute) > 5

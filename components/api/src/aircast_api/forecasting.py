@@ -18,11 +18,13 @@ from typing import Any
 
 import numpy as np
 import orjson
+import pandas as pd
 
 from aircast.features import (
     FeatureSpec,
     scatter_windows,
     series_windows,
+    weather_windows,
     window_features,
 )
 from aircast.forecaster import Forecaster
@@ -90,13 +92,27 @@ class Windows:
     latitude: np.ndarray
     longitude: np.ndarray
     timezone: np.ndarray
+    # (n, weather covariates, horizons + 1) as known at each issue time (None: no weather)
+    weather: np.ndarray | None = None
 
     @classmethod
     def concat(cls, parts: Sequence[Windows]) -> Windows:
         """The locations of ``parts``, in order, as one batch."""
         if len(parts) == 1:
             return parts[0]
+        weather = None
+        shapes = [p.weather.shape[1:] for p in parts if p.weather is not None]
+        if shapes:
+            weather = np.concatenate(
+                [
+                    p.weather
+                    if p.weather is not None
+                    else np.full((len(p.location_id), *shapes[0]), np.nan)
+                    for p in parts
+                ]
+            )
         return cls(
+            weather=weather,
             windows=np.concatenate([part.windows for part in parts]),
             issue_hour=np.concatenate([part.issue_hour for part in parts]),
             location_id=np.concatenate([part.location_id for part in parts]),
@@ -120,6 +136,7 @@ def forecast_windows(
         batch.longitude,
         batch.timezone,
         spec,
+        batch.weather,
     )
     wanted = range(horizons.first, min(horizons.last, spec.horizons) + 1)
     out = forecaster.predict_columns(cols, horizons=wanted)
@@ -232,8 +249,12 @@ def stored_windows(
     location: StoredLocation,
     series: Mapping[str, tuple[np.ndarray, np.ndarray]],
     min_recent_hours: int,
+    weather: pd.DataFrame | None = None,
 ) -> Windows:
     """The window of one stored location, from the history read for it.
+
+    ``weather``: the location's stored weather forecast as of the issue time
+    (:func:`aircast.weather.store.forecasts_as_of`), for a model with weather covariates.
 
     The hour of ``location.latest_datetime`` is the issue time; ``series`` maps a parameter to
     its (hours since the epoch, values) arrays, as
@@ -265,7 +286,64 @@ def stored_windows(
         latitude=np.asarray([location.latitude], dtype="float64"),
         longitude=np.asarray([location.longitude], dtype="float64"),
         timezone=np.asarray([location.timezone], dtype=object),
+        weather=weather_windows(
+            weather,
+            np.asarray([location.location_id], dtype=np.int64),
+            _hours_index([issue]),
+            spec,
+        )
+        if spec.weather
+        else None,
     )
+
+
+def _hours_index(hours: Sequence[int] | np.ndarray) -> pd.DatetimeIndex:
+    """Hours since the epoch as a UTC DatetimeIndex."""
+    return pd.DatetimeIndex(
+        np.asarray(hours, dtype=np.int64).astype("datetime64[h]").astype("datetime64[ns]"),
+        tz="UTC",
+    )
+
+
+def body_weather(
+    items: Sequence[LocationHistory], picked: Sequence[int], issue_hour: np.ndarray
+) -> pd.DataFrame:
+    """The request's weather forecasts as forecast rows issued at each item's issue time.
+
+    ``location_id`` is the row's position in ``picked`` (a request may repeat a location id);
+    ``target_time`` is ``weather.start`` + i hours. The caller states what it knows at the
+    issue time, so the rows are stamped with it and go through the one as-of rule.
+    """
+    frames = []
+    for row, (index, issue) in enumerate(zip(picked, issue_hour.tolist(), strict=True)):
+        given = items[index].weather
+        if given is None:
+            continue
+        columns = {
+            name: values for name, values in given.model_dump(exclude={"start"}).items() if values
+        }
+        if not columns:
+            continue
+        length = max(len(v) for v in columns.values())
+        start = int(given.start.timestamp() // 3600)
+        if not _EARLIEST_HOUR <= start < _LATEST_HOUR:
+            raise UnforecastableError(
+                f"locations.{index}: weather.start {given.start.isoformat()} is outside "
+                f"{_EARLIEST.year}..{_LATEST.year - 1}"
+            )
+        frame = pd.DataFrame(
+            {
+                name: np.asarray(values + [None] * (length - len(values)), dtype="float64")
+                for name, values in columns.items()
+            }
+        )
+        frame.insert(0, "issued_at", _hours_index([issue] * length))
+        frame.insert(0, "target_time", _hours_index(np.arange(start, start + length)))
+        frame.insert(0, "location_id", row)
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=["location_id", "target_time", "issued_at"])
+    return pd.concat(frames, ignore_index=True)
 
 
 def _hour(moment: datetime) -> int:
@@ -440,6 +518,14 @@ def history_windows(
         latitude=np.asarray([items[i].latitude for i in picked], dtype=np.float64),
         longitude=np.asarray([items[i].longitude for i in picked], dtype=np.float64),
         timezone=np.asarray([items[i].timezone for i in picked], dtype=object),
+        weather=weather_windows(
+            body_weather(items, picked, issue[chosen]),
+            np.arange(len(picked), dtype=np.int64),
+            _hours_index(issue[chosen]),
+            spec,
+        )
+        if spec.weather
+        else None,
     )
     return results, batch, picked
 

@@ -15,11 +15,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from aircast import forecast_archive, store
+from aircast.weather import store as weather_store
 
 # parameter -> (hours since the epoch, values) of its hourly series, in time order
 Series = dict[str, tuple[np.ndarray, np.ndarray]]
@@ -152,6 +154,19 @@ class HistorySession:
             )
             for name, when, values in rows
         }
+
+    async def weather(self, location: StoredLocation, hours_after: int) -> pd.DataFrame | None:
+        """The location's stored weather forecast as known at its issue time (the hour of the
+        newest measurement): the as-of reader's SQL (:mod:`aircast.weather.store`)."""
+        if location.latest_datetime is None:
+            return None
+        issue = location.latest_datetime.replace(minute=0, second=0, microsecond=0)
+        sql, args = weather_store.forecasts_as_of_query(
+            [location.location_id], issue, hours_before=0, hours_after=hours_after
+        )
+        cursor = await self._conn.execute(sql, args)
+        rows = await cursor.fetchall()
+        return pd.DataFrame(rows, columns=list(weather_store.FORECAST_COLUMNS))
 
     async def archived(
         self, location: StoredLocation, parameter: str, model_version: int

@@ -240,6 +240,37 @@ class Series(_Input):
     )
 
 
+WeatherValues = list[Measurement | None]
+
+
+def _weather_list(description: str) -> Any:
+    return Field(
+        default=None, max_length=MAX_WEATHER_HOURS, description=f"{description}; null: unknown."
+    )
+
+
+MAX_WEATHER_HOURS = 24 * 7
+
+
+class WeatherForecast(_Input):
+    """The weather forecast the caller has at the issue time (Open-Meteo's hourly variables
+    and units), one value per hour from ``start``. Every variable is optional: a model trained
+    with weather uses what is given and answers by its fallback for the rest (docs/weather.md)."""
+
+    start: Timestamp = Field(description="Hour-ending time of the first value of every list.")
+    temperature_2m: WeatherValues | None = _weather_list("Air temperature at 2 m, °C")
+    dew_point_2m: WeatherValues | None = _weather_list("Dew point at 2 m, °C")
+    relative_humidity_2m: WeatherValues | None = _weather_list("Relative humidity at 2 m, %")
+    surface_pressure: WeatherValues | None = _weather_list("Surface pressure, hPa")
+    precipitation: WeatherValues | None = _weather_list("Precipitation over the hour, mm")
+    wind_speed_10m: WeatherValues | None = _weather_list("Wind speed at 10 m, m/s")
+    wind_direction_10m: WeatherValues | None = _weather_list(
+        "Wind direction at 10 m (where it comes from), degrees"
+    )
+    boundary_layer_height: WeatherValues | None = _weather_list("Boundary-layer height, m")
+    cloud_cover: WeatherValues | None = _weather_list("Cloud cover, %")
+
+
 class LocationHistory(_Input):
     location_id: JsonInt = Field(
         default=0, ge=0, le=2**53, description="Echoed in the response; any id of yours."
@@ -258,6 +289,13 @@ class LocationHistory(_Input):
         description="Series of the location's parameters. Series of one parameter may "
         "overlap: an hour takes the mean of their non-null values (the training rule). "
         "Parameters the model does not use are ignored.",
+    )
+    weather: WeatherForecast | None = Field(
+        default=None,
+        description="Optional weather forecast for the hours around and after the issue time "
+        "(the newest target value's hour), as known then. Used by models trained with weather "
+        "covariates; ignored by the others. Without it such a model answers by its no-weather "
+        "fallback.",
     )
 
 

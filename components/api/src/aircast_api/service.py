@@ -34,7 +34,7 @@ from collections.abc import AsyncIterator, Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import psycopg
@@ -59,6 +59,9 @@ from aircast_api.lifecycle import ModelLifecycle, Served
 from aircast_api.models import BatchRequest, ForecastRequest
 from aircast_api.problems import ProblemError
 from aircast_api.settings import ApiSettings
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Clock = Callable[[], float]
 """Seconds since the Unix epoch (``time.time``; tests pass their own)."""
@@ -133,14 +136,19 @@ class ForecastService:
         # Marked as reading until the history is in, so a concurrent forecast that is ready
         # may wait for this one and share its predict (aircast_api.coalesce).
         series: Series = {}
+        weather = None
         async with self.coalescer.reading(), _database(), self.reader.session() as db:
             found = await db.location(location_id, parameter)
             location = self._current(found, location_id, parameter)
             body = await self.reusable(db, served, parameter, location, horizons)
             if body is None:
                 series = await db.series(location, spec.parameters, history_hours(spec))
+                if spec.weather:
+                    weather = await db.weather(location, spec.horizons)
         if body is None:
-            body = await self._forecast_stored(served, parameter, location, series, horizons)
+            body = await self._forecast_stored(
+                served, parameter, location, series, horizons, weather
+            )
         metrics.PREDICTIONS.labels(parameter=parameter, route="stored").inc()
         return _with_data_age(body, self._age_hours(location))
 
@@ -237,9 +245,12 @@ class ForecastService:
         location: StoredLocation,
         series: Series,
         horizons: HorizonRange,
+        weather: pd.DataFrame | None = None,
     ) -> bytes:
         try:
-            windows = stored_windows(served, location, series, self.settings.api_min_recent_hours)
+            windows = stored_windows(
+                served, location, series, self.settings.api_min_recent_hours, weather
+            )
         except UnforecastableError as error:
             raise ProblemError(409, "history-too-short", "History too short", str(error)) from error
         # On the event loop (one location is ~2 ms of CPU), merged with the forecasts of

@@ -270,6 +270,79 @@ def backfill(since: str, until: str | None, source: str, **opts: object) -> None
     _print_summary(summary)
 
 
+# ------------------------------------------------------------------------------ weather
+
+
+@main.group()
+def weather() -> None:
+    """Weather forecasts (Open-Meteo): keep the next hours current, load history."""
+
+
+@contextlib.contextmanager
+def _weather_errors() -> Iterator[None]:
+    from aircast.weather.client import OpenMeteoError
+
+    with _ingest_errors():
+        try:
+            yield
+        except OpenMeteoError as exc:
+            fail(str(exc))
+
+
+def _location_ids(locations: str | None) -> list[int] | None:
+    if not locations:
+        return None
+    try:
+        return [int(v) for v in locations.split(",") if v.strip()]
+    except ValueError:
+        fail(f"cannot read --locations {locations!r}: use comma-separated ids, e.g. 2178,2179.")
+
+
+@weather.command("ingest")
+@click.option("--locations", help="Comma-separated location ids (default: every active one).")
+@click.option("--hours", type=int, help="Hours ahead (default AIRCAST_WEATHER_FORECAST_HOURS).")
+def weather_ingest(locations: str | None, hours: int | None) -> None:
+    """Fetch the live forecast of every active location and store it with its issue time."""
+    from aircast.ingest import database_url
+    from aircast.weather.client import OpenMeteoClient
+    from aircast.weather.ingest import ingest_forecasts
+
+    with _weather_errors(), OpenMeteoClient() as client:
+        summary = ingest_forecasts(
+            database_url(), client, hours=hours, location_ids=_location_ids(locations)
+        )
+    console.print(f"weather ingest: {summary.as_dict()}", highlight=False)
+
+
+@weather.command("backfill")
+@click.option("--since", required=True, help="First day, e.g. 2024-01-01.")
+@click.option("--until", required=True, help="Last day (inclusive), e.g. 2024-03-31.")
+@click.option(
+    "--source",
+    type=click.Choice(["previous_runs", "historical_forecast", "reanalysis"]),
+    default="previous_runs",
+    show_default=True,
+    help="Previous Runs (forecasts 1-2 days ahead, since 2024), Historical Forecast (first "
+    "hours of each run) or reanalysis (observed weather, stored apart, never a feature).",
+)
+@click.option("--locations", help="Comma-separated location ids (default: every stored one).")
+def weather_backfill(since: str, until: str, source: str, locations: str | None) -> None:
+    """Load weather history into the store, each row stamped with when it could be known."""
+    from aircast.ingest import database_url
+    from aircast.weather.client import OpenMeteoClient
+    from aircast.weather.ingest import backfill_weather
+
+    with _weather_errors(), OpenMeteoClient() as client:
+        try:
+            summary = backfill_weather(
+                database_url(), client, since=since, until=until, source=source,
+                location_ids=_location_ids(locations),
+            )  # fmt: skip
+        except ValueError as exc:
+            fail(f"{exc}.")
+    console.print(f"weather backfill: {summary.as_dict()}", highlight=False)
+
+
 # ------------------------------------------------------------------------------ models
 
 

@@ -35,6 +35,136 @@ from aircast.parameters import display_unit
 LOCATION_FEATURE = "location"
 """The categorical feature holding the location id (as a string)."""
 
+WEATHER_VARIABLES: dict[str, str] = {
+    "wind_u": "eastward wind at 10 m (m/s), from wind_speed_10m and wind_direction_10m",
+    "wind_v": "northward wind at 10 m (m/s), from wind_speed_10m and wind_direction_10m",
+    "wind_speed": "wind_speed_10m (m/s)",
+    "temperature": "temperature_2m (°C)",
+    "dew_point": "dew_point_2m (°C)",
+    "humidity": "relative_humidity_2m (%)",
+    "pressure": "surface_pressure (hPa)",
+    "precipitation": "precipitation (mm over the hour)",
+    "boundary_layer_height": "boundary_layer_height (m), where the weather model has it",
+    "cloud_cover": "cloud_cover (%)",
+}
+"""Weather covariates a FeatureSpec may name, and the Open-Meteo variables they come from."""
+
+DEFAULT_WEATHER = (
+    "wind_u",
+    "wind_v",
+    "wind_speed",
+    "temperature",
+    "dew_point",
+    "pressure",
+    "precipitation",
+    "boundary_layer_height",
+)
+"""The weather covariates of a model trained with weather (``AIRCAST_TRAIN_WEATHER``)."""
+
+_RAW = {
+    "wind_speed": "wind_speed_10m",
+    "temperature": "temperature_2m",
+    "dew_point": "dew_point_2m",
+    "humidity": "relative_humidity_2m",
+    "pressure": "surface_pressure",
+    "precipitation": "precipitation",
+    "boundary_layer_height": "boundary_layer_height",
+    "cloud_cover": "cloud_cover",
+}
+_SOURCE_RANK = {"forecast": 0, "previous_runs": 1, "historical_forecast": 2}
+
+
+def derived_weather(frame: pd.DataFrame | dict[str, Any], name: str) -> np.ndarray:
+    """One weather covariate from Open-Meteo's variables (NaN where they are missing).
+
+    The wind vector points where the air goes: ``u = -speed * sin(direction)``,
+    ``v = -speed * cos(direction)`` (Open-Meteo's direction is where the wind comes from).
+    """
+
+    def column(raw: str) -> np.ndarray:
+        if raw not in frame:
+            return np.full(len(next(iter(frame.values())) if isinstance(frame, dict)
+                               else frame), np.nan)  # fmt: skip
+        return np.asarray(pd.to_numeric(pd.Series(frame[raw]), errors="coerce"), dtype="float64")
+
+    if name in ("wind_u", "wind_v"):
+        speed = column("wind_speed_10m")
+        radians = np.deg2rad(column("wind_direction_10m"))
+        if name == "wind_u":
+            out: np.ndarray = -speed * np.sin(radians)
+        else:
+            out = -speed * np.cos(radians)
+        return out
+    return column(_RAW[name])
+
+
+def weather_windows(
+    weather: pd.DataFrame | None,
+    location_id: np.ndarray,
+    issue_time: pd.DatetimeIndex | np.ndarray,
+    spec: FeatureSpec,
+) -> np.ndarray:
+    """THE as-of rule: each row's weather forecast for its issue hour + 0..H, as known then.
+
+    ``weather`` holds forecast rows (``location_id``, ``target_time``, ``issued_at``, Open-Meteo
+    variables; optional ``source``), e.g. :func:`aircast.weather.store.load_forecasts` or a
+    request's weather stamped with its issue time. For row ``r`` and lead ``k`` the value is
+    the row for (``location_id[r]``, ``issue_time[r] + k``) with the newest ``issued_at`` that
+    is **at or before** ``issue_time[r]`` (on equal issue times the live forecast wins); a
+    value issued later is never read, and an hour without such a row is NaN. Returns a
+    ``(rows, len(spec.weather), spec.horizons + 1)`` array. Training and serving both come here.
+    """
+    rows, leads = len(location_id), spec.horizons + 1
+    out = np.full((rows, len(spec.weather), leads), np.nan, dtype="float32")
+    if weather is None or len(weather) == 0 or not spec.weather or rows == 0:
+        return out
+    hour = 3_600_000_000_000
+    w_loc = weather["location_id"].to_numpy(dtype=np.int64)
+    w_target = pd.DatetimeIndex(pd.to_datetime(weather["target_time"], utc=True)).as_unit("ns")
+    w_issued = pd.DatetimeIndex(pd.to_datetime(weather["issued_at"], utc=True)).as_unit("ns")
+    # hour-ending times: a target stamped within an hour belongs to that hour; an issue time
+    # within an hour is only known at the end of it (ceil), never earlier
+    w_t = -((-w_target.asi8) // hour)
+    w_i = -((-w_issued.asi8) // hour)
+    q_loc = np.asarray(location_id, dtype=np.int64)
+    q_t = np.asarray(pd.DatetimeIndex(issue_time).as_unit("ns").asi8) // hour
+    base = min(int(w_t.min()), int(w_i.min()), int(q_t.min()))
+    codes, uniques = pd.factorize(np.concatenate([w_loc, q_loc]))
+    bits = np.int64(21)
+    top = max(int(w_t.max()), int(w_i.max()), int(q_t.max()) + leads)
+    if len(uniques) >= 2**bits or top - base >= 2**bits:
+        raise ValueError("weather_windows: too many locations or hours in one call")
+    w_code, q_code = codes[: len(w_loc)].astype(np.int64), codes[len(w_loc) :].astype(np.int64)
+    group = (w_code << (2 * bits)) | ((w_t - base) << bits)
+    key = group | (w_i - base)
+    rank = (
+        weather["source"].map(_SOURCE_RANK).fillna(9).to_numpy(dtype=np.int64)
+        if "source" in weather
+        else np.zeros(len(weather), dtype=np.int64)
+    )
+    # ascending key; among equal keys the preferred source last (searchsorted finds the last)
+    order = np.lexsort((-rank, key))
+    key, group = key[order], group[order]
+    # float32: what the model reads (halves the memory of a training grid's gather)
+    values = np.stack([derived_weather(weather, w)[order] for w in spec.weather], axis=1).astype(
+        "float32"
+    )
+    lead = np.arange(leads, dtype=np.int64)
+    q_group = (q_code[:, None] << (2 * bits)) | ((q_t[:, None] - base + lead[None, :]) << bits)
+    q_key = q_group | (q_t[:, None] - base)
+    at = np.searchsorted(key, q_key.reshape(-1), side="right") - 1
+    found = (at >= 0) & (group[np.clip(at, 0, None)] == q_group.reshape(-1))
+    picked = np.where(found[:, None], values[np.clip(at, 0, None)], np.float32(np.nan))
+    return np.ascontiguousarray(picked.reshape(rows, leads, len(spec.weather)).transpose(0, 2, 1))
+
+
+def _weather_columns(windows: np.ndarray, spec: FeatureSpec) -> dict[str, np.ndarray]:
+    return {
+        f"wx_{w}_{k}": windows[:, i, k].astype("float32")
+        for i, w in enumerate(spec.weather)
+        for k in range(spec.horizons + 1)
+    }
+
 
 def default_unit(parameter: str) -> str:
     """The unit aircast reports for an OpenAQ parameter (``µg/m³`` for pollutants)."""
@@ -64,6 +194,7 @@ class FeatureSpec:
     covariate_diffs: tuple[int, ...] = ()
     horizons: int = 24
     unit: str = ""
+    weather: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.target:
@@ -83,6 +214,12 @@ class FeatureSpec:
             raise ValueError("FeatureSpec.covariate_lags must be >= 0")
         if not 1 <= self.horizons <= 168:
             raise ValueError("FeatureSpec.horizons must be between 1 and 168")
+        unknown = [w for w in self.weather if w not in WEATHER_VARIABLES]
+        if unknown:
+            raise ValueError(
+                f"FeatureSpec.weather: unknown variable(s) {unknown}; "
+                f"choose from {sorted(WEATHER_VARIABLES)}"
+            )
         if not self.unit:
             object.__setattr__(self, "unit", default_unit(self.target))
 
@@ -102,8 +239,16 @@ class FeatureSpec:
             names += [f"cov_{p}_lag_{k}" for k in self.covariate_lags]
             names += [f"cov_{p}_mean_{w}" for w in self.covariate_windows]
             names += [f"cov_{p}_diff_{k}" for k in self.covariate_diffs]
+        names += self.weather_feature_names()
         names += ["hour", "weekday", "month", "latitude", "longitude", LOCATION_FEATURE]
         return names
+
+    def weather_feature_names(self) -> list[str]:
+        """``wx_<variable>_<k>``: the weather forecast for the issue hour + ``k`` (0..H), as it
+        was known at the issue time (:func:`weather_windows`). The forecaster turns them into
+        per-horizon inputs (the value at the target hour, its change against the issue hour,
+        the mean of the 6 hours up to the target: ``aircast.forecaster``)."""
+        return [f"wx_{w}_{k}" for w in self.weather for k in range(self.horizons + 1)]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form (stored with the model)."""
@@ -475,8 +620,12 @@ def window_features(
     longitude: np.ndarray,
     timezone: np.ndarray,
     spec: FeatureSpec,
+    weather: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """The feature columns (``spec.feature_names()``) of one row per window: the serving path.
+
+    ``weather`` is the :func:`weather_windows` array of the rows (None: no weather known, every
+    weather feature missing: the model's fallback, docs/weather.md).
 
     ``windows`` comes from :func:`scatter_windows`; the other arguments give each row's issue
     time (UTC: a DatetimeIndex or ``datetime64`` values), location id, coordinates and IANA
@@ -505,6 +654,10 @@ def window_features(
     if empty.any():
         for column in cols.values():
             column[empty] = np.nan
+    if spec.weather:
+        if weather is None:
+            weather = np.full((rows, len(spec.weather), spec.horizons + 1), np.nan)
+        cols.update(_weather_columns(weather, spec))
     calendar = _local_calendar(issue_time, np.asarray(timezone, dtype=object))
     cols.update(calendar)
     cols["latitude"] = np.asarray(latitude, dtype="float64")
@@ -540,8 +693,13 @@ def build_features(
     locations: pd.DataFrame,
     spec: FeatureSpec,
     issue_times: pd.DataFrame | None = None,
+    weather: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Model inputs, one row per (``location_id``, ``issue_time``).
+
+    ``weather`` (forecast rows with their issue times, see :func:`weather_windows`) feeds the
+    ``wx_*`` features of a spec with ``weather``; each row reads only what was issued at or
+    before its issue time. Without it those features are missing.
 
     With ``issue_times=None`` every hour of every location's grid is a row (training). With a
     frame of (``location_id``, ``issue_time``) only those rows are returned, in that order,
@@ -568,6 +726,7 @@ def build_features(
             table["longitude"].reindex(location_id).to_numpy(dtype="float64"),
             table["timezone"].reindex(location_id).fillna("UTC").to_numpy(dtype=object),
             spec,
+            weather_windows(weather, location_id, time, spec) if spec.weather else None,
         )
         out = pd.DataFrame(cols)
         out.insert(0, "issue_time", time)
@@ -577,6 +736,8 @@ def build_features(
     grid = _build_grid(frame, spec.parameters)
     cols = _feature_columns(grid, spec, None)
     location_id, time = grid.location_id, grid.time
+    if spec.weather:
+        cols.update(_weather_columns(weather_windows(weather, location_id, time, spec), spec))
     out = pd.DataFrame(cols)
     out.insert(0, "issue_time", time)
     out.insert(0, "location_id", location_id)

@@ -290,7 +290,19 @@ def forecast_issues(
     )
     measurements = pd.DataFrame(rows, columns=["location_id", "parameter", "datetime", "value"])
     locations = load_locations(conn, wanted["location_id"].tolist())
-    features = build_features(measurements, locations, spec, issue_times=wanted)
+    weather = None
+    if spec.weather:
+        from aircast.weather.store import load_forecasts
+
+        # the build_features as-of rule then gives each issue only what was issued by it
+        weather = load_forecasts(
+            conn,
+            location_ids=wanted["location_id"].tolist(),
+            since=wanted["issue_time"].min() - pd.Timedelta(hours=1),
+            until=wanted["issue_time"].max() + pd.Timedelta(hours=spec.horizons),
+            issued_until=wanted["issue_time"].max(),
+        )
+    features = build_features(measurements, locations, spec, issue_times=wanted, weather=weather)
     usable = features["y_count_24"].to_numpy() >= min_recent_hours
     features = features[usable].reset_index(drop=True)
     persistence = pd.DataFrame(

@@ -74,6 +74,9 @@ class ForecasterParams:
     seed: int = 0
     max_train_rows: int = 200_000
     border_count: int = 128
+    # share of training rows whose weather inputs are blanked, so the trees learn the
+    # no-weather fallback (docs/weather.md); 0 for a model without weather
+    weather_dropout: float = 0.1
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (for MLflow params)."""
@@ -163,8 +166,16 @@ class Forecaster:
         """
         if self.model is not None and getattr(self.model, "feature_names_", None):
             return list(self.model.feature_names_)
-        numeric = [n for n in self.spec.feature_names() if n != LOCATION_FEATURE]
-        return [*numeric, *HORIZON_FEATURES, LOCATION_FEATURE]
+        per_lead = set(self.spec.weather_feature_names())
+        numeric = [
+            n for n in self.spec.feature_names() if n != LOCATION_FEATURE and n not in per_lead
+        ]
+        return [*numeric, *HORIZON_FEATURES, *self.weather_model_names(), LOCATION_FEATURE]
+
+    def weather_model_names(self) -> list[str]:
+        """Per-horizon weather inputs: at the target hour, its change against the issue hour,
+        and the mean of the 6 hours up to the target (a rain sum / 6, a wind run)."""
+        return [f"wx_{w}{s}" for w in self.spec.weather for s in ("", "_change", "_mean6")]
 
     def model_columns(
         self, features: Columns, rows: np.ndarray, horizons: np.ndarray
@@ -202,6 +213,23 @@ class Forecaster:
                 yesterday[:, value] = np.asarray(features[f"y_lag_{24 - value}"], dtype="float32")
         cols["same_hour_yesterday"] = yesterday[rows, h]
         cols["anchor"] = _anchor(features, self.spec).astype("float32")[rows]
+        for w in self.spec.weather:
+            # (feature row, lead 0..H) of the forecast known at the issue time
+            matrix = np.column_stack(
+                [
+                    np.asarray(features[f"wx_{w}_{k}"], dtype="float32")
+                    for k in range(self.spec.horizons + 1)
+                ]
+            )
+            at = matrix[rows, h]
+            cols[f"wx_{w}"] = at
+            cols[f"wx_{w}_change"] = at - matrix[rows, 0]
+            stack = np.stack([matrix[rows, np.maximum(h - j, 0)] for j in range(6)], axis=1)
+            valid = ~np.isnan(stack)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean = np.where(valid, stack, 0).sum(axis=1) / valid.sum(axis=1)
+            # hours before the issue hour repeat lead 0 (the earliest the row reads)
+            cols[f"wx_{w}_mean6"] = mean.astype("float32")
         return cols
 
     def model_frame(self, features: pd.DataFrame, horizons: np.ndarray) -> pd.DataFrame:
@@ -232,6 +260,10 @@ class Forecaster:
         rows, horizons, y = self._training_pairs(targets, rng)
         frame = features.reset_index(drop=True)
         x = pd.DataFrame(self.model_columns(frame, rows, horizons))[self.model_feature_names]
+        if self.spec.weather and self.params.weather_dropout > 0 and len(x):
+            # the fallback: some rows without weather, so a request without it is in-sample
+            blank = rng.random(len(x)) < self.params.weather_dropout
+            x.loc[blank, self.weather_model_names()] = np.nan
         z = np.log1p(np.clip(y, 0.0, None)) - x["anchor"].to_numpy(dtype="float64")
         return x, z
 

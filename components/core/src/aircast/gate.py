@@ -425,6 +425,7 @@ def score_champion(
     cells: pd.DataFrame,
     *,
     tracking_uri: str | None = None,
+    weather: pd.DataFrame | None = None,
 ) -> ChampionCells:
     """Forecast the fold cells with the current champion of ``name`` (rebuilding features
     from the champion's own spec) and keep the cells both it and the candidate forecast.
@@ -448,7 +449,9 @@ def score_champion(
         )
     try:
         champion = load_model(name, version=version, tracking_uri=tracking_uri).forecaster
-        features = build_features(measurements, locations, champion.spec)
+        # a champion with weather covariates reads the training's weather rows (as of each
+        # row's issue time); without them it answers by its no-weather fallback
+        features = build_features(measurements, locations, champion.spec, weather=weather)
         targets = build_targets(measurements, champion.spec)
         issue = pd.DatetimeIndex(features["issue_time"])
         parts = []

@@ -178,6 +178,12 @@ class TrainingSettings(_Settings):
         default="pm10,no2,temperature,relativehumidity",
         description="Comma-separated co-located parameters used as features when reported.",
     )
+    train_weather: str = Field(
+        default="",
+        description="Weather-forecast covariates (docs/weather.md): `default` for wind u/v and "
+        "speed, temperature, dew point, pressure, precipitation and boundary-layer height, or a "
+        "comma list; empty: none. Needs `aircast weather backfill` history to be useful.",
+    )
     train_horizons: int = Field(default=24, ge=1, le=168, description="Forecast hours 1..N.")
     train_history_days: int = Field(
         default=365,
@@ -209,6 +215,15 @@ class TrainingSettings(_Settings):
         """The covariate list, without the target and blanks."""
         names = (p.strip() for p in self.train_covariates.split(","))
         return tuple(p for p in names if p and p != self.train_parameter)
+
+    def weather(self) -> tuple[str, ...]:
+        """The weather covariates (``default`` expands to the features' default set)."""
+        from aircast.features import DEFAULT_WEATHER
+
+        names = [p.strip() for p in self.train_weather.split(",") if p.strip()]
+        if names == ["default"]:
+            return DEFAULT_WEATHER
+        return tuple(names)
 
 
 class GateSettings(_Settings):

@@ -58,6 +58,7 @@ def feature_spec(settings: TrainingSettings) -> FeatureSpec:
         target=settings.train_parameter,
         covariates=settings.covariates(),
         horizons=settings.train_horizons,
+        weather=settings.weather(),
     )
 
 
@@ -94,6 +95,7 @@ def fingerprint(measurements: pd.DataFrame) -> dict[str, Any]:
 _VARIABLES = {
     "parameter": "train_parameter",
     "covariates": "train_covariates",
+    "weather": "train_weather",
     "horizons": "train_horizons",
     "history_days": "train_history_days",
     "iterations": "train_iterations",
@@ -213,13 +215,34 @@ def stage_load(
             f"--until {_when(newest)} or leave --until out to end at it"
         )
     locations = load_locations(conninfo)
-    return stage_frames(workdir, measurements, locations, settings)
+    weather = None
+    if spec.weather:
+        from aircast.weather.store import load_forecasts
+
+        # every forecast row of the window's target hours issued by its end; the feature
+        # builder then gives each row only what was issued at or before its issue time
+        weather = load_forecasts(
+            conninfo,
+            since=since - pd.Timedelta(hours=1),
+            until=end + pd.Timedelta(hours=spec.horizons),
+            issued_until=end,
+        )
+        progress(f"loaded {len(weather)} weather forecast rows")
+    return stage_frames(workdir, measurements, locations, settings, weather=weather)
 
 
 def stage_frames(
-    workdir: Path, measurements: pd.DataFrame, locations: pd.DataFrame, settings: TrainingSettings
+    workdir: Path,
+    measurements: pd.DataFrame,
+    locations: pd.DataFrame,
+    settings: TrainingSettings,
+    *,
+    weather: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
-    """Put already-loaded frames into ``workdir`` (the entry point for in-memory data)."""
+    """Put already-loaded frames into ``workdir`` (the entry point for in-memory data).
+
+    ``weather``: weather forecast rows with their issue times (:mod:`aircast.weather.store`),
+    for a spec with weather covariates."""
     target = settings.train_parameter
     if not (measurements["parameter"] == target).any():
         raise TrainingError(
@@ -229,9 +252,17 @@ def stage_frames(
     workdir.mkdir(parents=True, exist_ok=True)
     measurements.to_pickle(workdir / "measurements.pkl")
     locations.to_pickle(workdir / "locations.pkl")
+    if weather is not None:
+        weather.to_pickle(workdir / "weather.pkl")
     fp = fingerprint(measurements)
     (workdir / "fingerprint.json").write_text(json.dumps(fp))
     return {"workdir": str(workdir), **fp}
+
+
+def _weather_frame(workdir: Path) -> pd.DataFrame | None:
+    """The weather forecast rows stage_load stored, if the spec asked for weather."""
+    path = workdir / "weather.pkl"
+    return pd.read_pickle(path) if path.exists() else None  # noqa: S301 - our own file
 
 
 def stage_features(
@@ -241,8 +272,9 @@ def stage_features(
     spec = feature_spec(settings)
     measurements = pd.read_pickle(workdir / "measurements.pkl")  # noqa: S301 - our own file
     locations = pd.read_pickle(workdir / "locations.pkl")  # noqa: S301
+    weather = _weather_frame(workdir) if spec.weather else None
     progress("building features")
-    features = build_features(measurements, locations, spec)
+    features = build_features(measurements, locations, spec, weather=weather)
     targets = build_targets(measurements, spec)
     features.to_pickle(workdir / "features.pkl")
     targets.to_pickle(workdir / "targets.pkl")
@@ -359,6 +391,7 @@ def stage_evaluate(
         pd.read_pickle(workdir / "locations.pkl"),  # noqa: S301
         plan,
         cells,
+        weather=_weather_frame(workdir),
     )
     decision = decide(horizon_scores(cells, champion), plan, champion, gate)
     plots = write_plots(backtest, model, workdir / "plots")
@@ -425,6 +458,7 @@ def stage_register(
         **model.params.to_dict(),
         "horizons": settings.train_horizons,
         "covariates": ",".join(model.spec.covariates),
+        "weather": ",".join(model.spec.weather),
         "calibration_days": settings.train_calibration_days,
         "cross_fit": settings.train_cross_fit,
         "history_days": settings.train_history_days,
@@ -439,7 +473,7 @@ def stage_register(
         fingerprint=fp,
         input_example=example if len(example) else features.tail(5),
         artifacts=sorted((workdir / "plots").glob("*.png")),
-        tags={"gate.decision": decision.alias},
+        tags={"gate.decision": decision.alias, "weather": ",".join(model.spec.weather) or "none"},
         stepped_metrics=decision.horizon_metrics(),
         documents={"gate.json": decision.to_dict()},
     )
@@ -465,6 +499,7 @@ def train(
     gate: GateSettings | None = None,
     *,
     frames: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+    weather: pd.DataFrame | None = None,
     until: pd.Timestamp | str | None = None,
     progress: Progress = _noop,
 ) -> TrainingReport:
@@ -472,14 +507,14 @@ def train(
 
     Data comes from the aircast DB at ``conninfo`` (the window ending at ``until``, default
     the newest stored measurement of the target), or from ``frames`` (measurements,
-    locations) already in memory.
+    locations) already in memory, with ``weather`` forecast rows for a spec with weather.
     """
     settings = settings or TrainingSettings()
     gate = gate or GateSettings()
     with tempfile.TemporaryDirectory(prefix="aircast-train-") as tmp:
         workdir = Path(tmp)
         if frames is not None:
-            stage_frames(workdir, frames[0], frames[1], settings)
+            stage_frames(workdir, frames[0], frames[1], settings, weather=weather)
         elif conninfo is not None:
             stage_load(workdir, conninfo, settings, until=until, progress=progress)
         else:
