@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from aircast.evaluation import Backtest, split_targets
-from aircast.features import FeatureSpec, build_features, build_targets
+from aircast.features import DEFAULT_WEATHER, FeatureSpec, build_features, build_targets
 from aircast.forecaster import Forecaster, ForecasterParams
 from aircast.settings import TrainingSettings
 from aircast.training import calibrated_fitter
@@ -143,15 +143,7 @@ def load() -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.concat(frames, ignore_index=True), pd.DataFrame(locations)
 
 
-WEATHER = (
-    "wind_u",
-    "wind_v",
-    "wind_speed",
-    "temperature",
-    "dew_point",
-    "pressure",
-    "precipitation",
-)
+WEATHER = tuple(v for v in DEFAULT_WEATHER if v != "boundary_layer_height")
 """The weather covariates of the with_weather scenario (the stations have no boundary layer)."""
 RUN_EVERY_HOURS = 6
 RUN_LEADS = 30  # a run covers its start + 0..30 h: the newest run at t (<= 5 h old) reaches t+24

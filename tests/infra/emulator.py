@@ -328,27 +328,7 @@ def _probe_sg_rule_description(emulator: Emulator) -> str | None:
     return None
 
 
-def _probe_rds_performance_insights(emulator: Emulator) -> str | None:
-    rds = emulator.client("rds")
-    rds.create_db_instance(
-        DBInstanceIdentifier="probe-insights",
-        Engine="postgres",
-        DBInstanceClass="db.t4g.medium",
-        AllocatedStorage=20,
-        MasterUsername="probe",
-        ManageMasterUserPassword=True,
-        EnablePerformanceInsights=True,
-        PerformanceInsightsRetentionPeriod=7,
-    )
-    got = rds.describe_db_instances(DBInstanceIdentifier="probe-insights")["DBInstances"][0]
-    rds.delete_db_instance(DBInstanceIdentifier="probe-insights", SkipFinalSnapshot=True)
-    if got.get("PerformanceInsightsEnabled") is not True:
-        return f"PerformanceInsightsEnabled: {got.get('PerformanceInsightsEnabled')}"
-    return None
-
-
 PROBES = {
-    "rds_performance_insights": _probe_rds_performance_insights,
     "db_parameter_source": _probe_db_parameter_source,
     "ecs_service_attributes": _probe_ecs_service_attributes,
     "sg_rule_description": _probe_sg_rule_description,

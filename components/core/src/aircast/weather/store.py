@@ -178,17 +178,7 @@ def load_forecasts(
     per training row the newest row issued at or before that row's issue time.
     ``issued_until`` drops rows issued later (a training window's end).
     """
-    conditions: list[str] = ["true"]
-    args: list[Any] = []
-    if location_ids is not None:
-        conditions.append("location_id = ANY(%s)")
-        args.append(list(map(int, location_ids)))
-    if since is not None:
-        conditions.append("target_time > %s")
-        args.append(_utc(since))
-    if until is not None:
-        conditions.append("target_time <= %s")
-        args.append(_utc(until))
+    conditions, args = _target_window(location_ids, since, until)
     if issued_until is not None:
         conditions.append("issued_at <= %s")
         args.append(_utc(issued_until))
@@ -257,6 +247,22 @@ def load_observations(
 ) -> pd.DataFrame:
     """Observed-like weather (reanalysis) rows: for analysis only, never a feature input."""
     columns = ("location_id", "target_time", "source", *VARIABLES)
+    conditions, args = _target_window(location_ids, since, until)
+    sql = (
+        f"SELECT {', '.join(columns)} FROM weather_observations "  # noqa: S608
+        f"WHERE {' AND '.join(conditions)} ORDER BY location_id, target_time"
+    )
+    with _connected(conninfo) as conn:
+        rows = conn.execute(sql.encode(), args).fetchall()
+    return _frame(rows, columns)
+
+
+def _target_window(
+    location_ids: Sequence[int] | None,
+    since: datetime | str | pd.Timestamp | None,
+    until: datetime | str | pd.Timestamp | None,
+) -> tuple[list[str], list[Any]]:
+    """WHERE conditions and their arguments: these locations, target hours in (since, until]."""
     conditions: list[str] = ["true"]
     args: list[Any] = []
     if location_ids is not None:
@@ -268,10 +274,4 @@ def load_observations(
     if until is not None:
         conditions.append("target_time <= %s")
         args.append(_utc(until))
-    sql = (
-        f"SELECT {', '.join(columns)} FROM weather_observations "  # noqa: S608
-        f"WHERE {' AND '.join(conditions)} ORDER BY location_id, target_time"
-    )
-    with _connected(conninfo) as conn:
-        rows = conn.execute(sql.encode(), args).fetchall()
-    return _frame(rows, columns)
+    return conditions, args
