@@ -3,6 +3,8 @@ against what the database holds; the stored-location route serves the archived f
 
 from __future__ import annotations
 
+import time
+
 import pandas as pd
 import psycopg
 import pytest
@@ -70,6 +72,7 @@ def test_the_stored_route_serves_the_archived_forecast_with_the_same_response(
         loaded = registry.load_model(registry.model_name("pm25"), version=served)
         issue_forecasts(live_api.conninfo, "pm25", loaded.forecaster, served, until=END)
         before = client.get("/metrics").text
+        archived_at = time.monotonic()
         archived = client.get(f"/v1/locations/{location}/forecast", params={"horizons": "1..24"})
         after = client.get("/metrics").text
         with psycopg.connect(live_api.conninfo) as conn:
@@ -87,6 +90,7 @@ def test_the_stored_route_serves_the_archived_forecast_with_the_same_response(
                 (location, END),
             )
         computed = client.get(f"/v1/locations/{location}/forecast", params={"horizons": "1..12"})
+        elapsed_hours = (time.monotonic() - archived_at) / 3600
         issue_forecasts(live_api.conninfo, "pm25", loaded.forecaster, served, until=END)
     assert archived.status_code == computed.status_code == 200
     document = archived.json()
@@ -101,9 +105,13 @@ def test_the_stored_route_serves_the_archived_forecast_with_the_same_response(
     assert count(after, "archive") == count(before, "archive") + 1
     # the computed forecast of the same issue is the archived one, horizon for horizon
     recomputed = computed.json()
-    assert {k: v for k, v in recomputed.items() if k != "forecasts"} == {
-        k: v for k, v in document.items() if k != "forecasts"
+    served_when = ("forecasts", "data_age_hours")
+    assert {k: v for k, v in recomputed.items() if k not in served_when} == {
+        k: v for k, v in document.items() if k not in served_when
     }
+    # data_age_hours is the data's age when each answer was served (rounded to 0.001 h)
+    grown = recomputed["data_age_hours"] - document["data_age_hours"]
+    assert -0.001 <= grown <= elapsed_hours + 0.001
     assert recomputed["forecasts"] == document["forecasts"][:12]
 
 
