@@ -11,9 +11,7 @@ bodies are retried with exponential backoff and full jitter; 401/403/404/410/422
 from __future__ import annotations
 
 import json
-import random
 import time
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,6 +21,7 @@ import httpx
 import pandas as pd
 
 from aircast.openaq.models import Location, Sensor
+from aircast.pacing import Pacer, backoff
 from aircast.schemas import RAW_COLUMNS
 from aircast.settings import OpenAQSettings
 
@@ -105,11 +104,14 @@ class OpenAQClient:
             transport=transport,
         )
         self._has_key = bool(key)
-        self._sleep = sleep
-        self._clock = clock
-        self._sent: deque[float] = deque()
-        self._blocked_until = 0.0
         self.stats = RequestStats()
+        self._pacer = Pacer(
+            self.settings.openaq_requests_per_minute,
+            self.settings.openaq_rate_window_seconds,
+            sleep=sleep,
+            clock=clock,
+            on_wait=self._count_wait,
+        )
 
     def __enter__(self) -> OpenAQClient:
         return self
@@ -123,27 +125,8 @@ class OpenAQClient:
 
     # ---------------------------------------------------------------------------- transport
 
-    def _wait(self, seconds: float) -> None:
-        if seconds > 0:
-            self.stats.waited_seconds += seconds
-            self._sleep(seconds)
-
-    def _pace(self) -> None:
-        """Sleep until sending one more request keeps us within the budget."""
-        window = self.settings.openaq_rate_window_seconds
-        budget = self.settings.openaq_requests_per_minute
-        now = self._clock()
-        if now < self._blocked_until:
-            self._wait(self._blocked_until - now)
-            now = self._clock()
-        while self._sent and self._sent[0] <= now - window:
-            self._sent.popleft()
-        if len(self._sent) >= budget:
-            self._wait(self._sent[0] + window - now)
-            now = self._clock()
-            while self._sent and self._sent[0] <= now - window:
-                self._sent.popleft()
-        self._sent.append(now)
+    def _count_wait(self, seconds: float) -> None:
+        self.stats.waited_seconds += seconds
 
     def _note_rate_headers(self, response: httpx.Response) -> float:
         """Record the server's view of the budget; return its reset (seconds) if spent."""
@@ -153,20 +136,16 @@ class OpenAQClient:
         except ValueError:
             return 0.0
         if remaining <= 0 and reset > 0:
-            self._blocked_until = max(self._blocked_until, self._clock() + reset)
+            self._pacer.pause(reset)
             return reset
         return 0.0
-
-    def _backoff(self, attempt: int) -> float:
-        cap = self.settings.openaq_backoff_seconds * (2**attempt)
-        return random.uniform(0, cap)  # noqa: S311 - jitter, not cryptography
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         """GET ``path`` (relative to the base URL) and return the JSON object it answers."""
         attempt = 0
         consecutive_429 = 0
         while True:
-            self._pace()
+            self._pacer.before_request()
             self.stats.requests += 1
             failure: str
             try:
@@ -185,9 +164,8 @@ class OpenAQClient:
                             429,
                         )
                     reset = self._note_rate_headers(response)
-                    self._blocked_until = max(
-                        self._blocked_until, self._clock() + (reset or self._backoff(1) + 1.0)
-                    )
+                    base = self.settings.openaq_backoff_seconds
+                    self._pacer.pause(reset or backoff(base, 1) + 1.0)
                     continue
                 consecutive_429 = 0
                 self._note_rate_headers(response)
@@ -210,7 +188,7 @@ class OpenAQClient:
                     "the service may be down: retry later (ingest resumes from the watermark).",
                 )
             self.stats.retries += 1
-            self._wait(self._backoff(attempt))
+            self._pacer.wait(backoff(self.settings.openaq_backoff_seconds, attempt))
             attempt += 1
 
     def _client_error(self, path: str, response: httpx.Response) -> OpenAQError:

@@ -19,9 +19,7 @@ preceding hour, which is aircast's hour-ending convention.
 from __future__ import annotations
 
 import json
-import random
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -31,6 +29,7 @@ import httpx
 import numpy as np
 import pandas as pd
 
+from aircast.pacing import Pacer, backoff
 from aircast.settings import WeatherSettings
 
 HOURLY = (
@@ -111,11 +110,14 @@ class OpenMeteoClient:
             timeout=self.settings.weather_timeout,
             transport=transport,
         )
-        self._sleep = sleep
-        self._clock = clock
-        self._sent: deque[float] = deque()
-        self._blocked_until = 0.0
         self.stats = WeatherStats()
+        self._pacer = Pacer(
+            self.settings.weather_requests_per_minute,
+            60.0,
+            sleep=sleep,
+            clock=clock,
+            on_wait=self._count_wait,
+        )
 
     def __enter__(self) -> OpenMeteoClient:
         return self
@@ -129,30 +131,8 @@ class OpenMeteoClient:
 
     # ---------------------------------------------------------------------------- transport
 
-    def _wait(self, seconds: float) -> None:
-        if seconds > 0:
-            self.stats.waited_seconds += seconds
-            self._sleep(seconds)
-
-    def _pace(self) -> None:
-        """Sleep until one more request keeps within ``weather_requests_per_minute``."""
-        budget = self.settings.weather_requests_per_minute
-        now = self._clock()
-        if now < self._blocked_until:
-            self._wait(self._blocked_until - now)
-            now = self._clock()
-        while self._sent and self._sent[0] <= now - 60.0:
-            self._sent.popleft()
-        if len(self._sent) >= budget:
-            self._wait(self._sent[0] + 60.0 - now)
-            now = self._clock()
-            while self._sent and self._sent[0] <= now - 60.0:
-                self._sent.popleft()
-        self._sent.append(now)
-
-    def _backoff(self, attempt: int) -> float:
-        cap = self.settings.weather_backoff_seconds * (2**attempt)
-        return random.uniform(0, cap)  # noqa: S311 - jitter, not cryptography
+    def _count_wait(self, seconds: float) -> None:
+        self.stats.waited_seconds += seconds
 
     def get(self, url: str, params: dict[str, Any]) -> list[dict[str, Any]]:  # noqa: PLR0912
         """GET ``url`` and return its answer as a list of per-coordinate objects."""
@@ -161,7 +141,7 @@ class OpenMeteoClient:
         attempt = 0
         limited = 0
         while True:
-            self._pace()
+            self._pacer.before_request()
             self.stats.requests += 1
             failure: str
             try:
@@ -183,8 +163,9 @@ class OpenMeteoClient:
                         retry_after = float(response.headers.get("retry-after", "0"))
                     except ValueError:
                         retry_after = 0.0
-                    pause = retry_after or self._backoff(limited)
-                    self._blocked_until = max(self._blocked_until, self._clock() + pause)
+                    self._pacer.pause(
+                        retry_after or backoff(self.settings.weather_backoff_seconds, limited)
+                    )
                     continue
                 if status < 400:
                     try:
@@ -211,7 +192,7 @@ class OpenMeteoClient:
                     "the service may be down: retry later (ingest_weather re-fetches the window)."
                 )
             self.stats.retries += 1
-            self._wait(self._backoff(attempt))
+            self._pacer.wait(backoff(self.settings.weather_backoff_seconds, attempt))
             attempt += 1
 
     # ------------------------------------------------------------------------------ resources
