@@ -15,11 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
 from aircast import registry, store
 from aircast.features import DEFAULT_WEATHER
+from aircast.forecast_archive import issue_forecasts
 from aircast.model_store import ModelStore
 from aircast.settings import GateSettings, TrainingSettings
 from aircast.training import TrainingReport, train
@@ -183,3 +185,59 @@ def test_the_api_serves_it_with_and_without_weather(stack: Stack, trained: Train
     np.testing.assert_allclose(_points(stored.json()), _points(informed.json()), rtol=1e-6)
     # without weather: the documented fallback, a different forecast
     assert not np.allclose(_points(blind.json()), _points(informed.json()))
+
+
+def test_the_archive_issues_the_weather_champion_as_the_api_computes_it(
+    stack: Stack, trained: Trained
+) -> None:
+    version = trained.report.version
+    loaded = registry.load_model(NAME, version=version)
+    with _api(stack, trained) as client:
+        computed = client.get(f"/v1/locations/{LOCATION}/forecast", params={"parameter": TARGET})
+    assert computed.status_code == 200, computed.text
+    assert computed.json()["issue_time"] == END.isoformat().replace("+00:00", "Z")
+    summary = issue_forecasts(trained.conninfo, TARGET, loaded.forecaster, version, until=END)
+    assert summary.active >= 1
+    assert summary.issued == summary.active - summary.too_short
+    with psycopg.connect(trained.conninfo) as conn:
+        rows = conn.execute(
+            "SELECT horizon, point FROM forecasts WHERE location_id = %s AND issue_time = %s "
+            "AND model_version = %s ORDER BY horizon",
+            (LOCATION, END, version),
+        ).fetchall()
+    assert [h for h, _ in rows] == list(range(1, 25))
+    # the archive read the stored weather as of the issue time, as the API did
+    np.testing.assert_allclose([p for _, p in rows], _points(computed.json()), rtol=1e-5)
+    again = issue_forecasts(trained.conninfo, TARGET, loaded.forecaster, version, until=END)
+    assert again.issued == 0
+    assert again.already_archived == summary.active - summary.too_short
+
+
+def test_a_later_training_without_weather_is_judged_against_the_weather_champion(
+    trained: Trained,
+) -> None:
+    # Runs last in this module: its version may become the champion the API serves.
+    champion = registry.champion_version(NAME)
+    assert champion == trained.report.version
+    settings = TrainingSettings(
+        train_parameter=TARGET,
+        train_covariates="temperature",
+        train_iterations=40,
+        train_depth=4,
+        train_max_rows=20_000,
+        train_history_days=31,
+        train_calibration_days=5,
+        train_experiment="aircast-tests-weather",
+    )  # type: ignore[call-arg]
+    progress: list[str] = []
+    report = train(trained.conninfo, settings, GateSettings(), progress=progress.append)
+    assert report.version != champion
+    decision = report.decision
+    assert decision is not None
+    # the weather champion was scored on the candidate's folds, not set aside as unscorable,
+    # and with the weather it reads: the training loaded the stored forecasts for it
+    assert decision.champion_version == champion
+    assert any("weather forecast rows" in line for line in progress), progress
+    assert decision.champion_basis in ("out_of_sample", "all_cells"), decision.champion_note
+    assert decision.champion_mae is not None
+    assert np.isfinite(decision.champion_mae)

@@ -361,6 +361,20 @@ def training_data_end(
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
+def champion_weather(name: str, *, tracking_uri: str | None = None) -> tuple[str, ...]:
+    """The weather covariates of ``name``'s champion (its run's ``weather`` param): empty
+    when there is no champion, it is a baseline, or it was trained without weather."""
+    version = champion_version(name, tracking_uri=tracking_uri)
+    if version is None:
+        return ()
+    client = _client(tracking_uri)
+    run_id = client.get_model_version(name, str(version)).run_id
+    if not run_id:
+        return ()
+    raw = client.get_run(run_id).data.params.get("weather", "")
+    return tuple(v for v in raw.split(",") if v)
+
+
 def promote(
     name: str, version: int, *, reason: str = "manual", tracking_uri: str | None = None
 ) -> int | None:

@@ -216,7 +216,9 @@ def stage_load(
         )
     locations = load_locations(conninfo)
     weather = None
-    if spec.weather:
+    # the champion's weather too: the gate scores it on the candidate's folds with the
+    # forecasts it was trained to read, not only its no-weather fallback (stage_evaluate)
+    if spec.weather or _champion_weather(target, progress):
         from aircast.weather.store import load_forecasts
 
         # every forecast row of the window's target hours issued by its end; the feature
@@ -229,6 +231,17 @@ def stage_load(
         )
         progress(f"loaded {len(weather)} weather forecast rows")
     return stage_frames(workdir, measurements, locations, settings, weather=weather)
+
+
+def _champion_weather(target: str, progress: Progress) -> tuple[str, ...]:
+    """The current champion's weather covariates; none when the registry cannot say."""
+    from aircast.registry import champion_weather
+
+    try:
+        return champion_weather(model_name(target))
+    except Exception as exc:  # noqa: BLE001 - the gate then scores it without weather
+        progress(f"could not read the champion's weather covariates ({exc}); scoring it without")
+        return ()
 
 
 def stage_frames(
@@ -260,7 +273,7 @@ def stage_frames(
 
 
 def _weather_frame(workdir: Path) -> pd.DataFrame | None:
-    """The weather forecast rows stage_load stored, if the spec asked for weather."""
+    """The weather forecast rows stage_load stored, if the spec or the champion reads them."""
     path = workdir / "weather.pkl"
     return pd.read_pickle(path) if path.exists() else None  # noqa: S301 - our own file
 
