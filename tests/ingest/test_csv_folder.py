@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from aircast.cli import main
-from aircast_dev.demo import Demo, DemoError, DemoOptions
+from aircast_dev.demo import Demo, DemoError, DemoOptions, export_age_allowance
 
 from .conftest import snapshot
 
@@ -114,3 +114,35 @@ def test_the_demo_accepts_a_folder_of_exports(exports: Path, tmp_path: Path) -> 
     assert variables == {}
     with pytest.raises(DemoError, match="nothing at"):
         Demo(DemoOptions(from_csv=tmp_path / "nope", logs_dir=tmp_path / "logs"))._data_source()
+
+
+def test_the_demo_serves_an_old_export_and_says_so(
+    db: str, exports: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRCAST_DATABASE_URL", db)
+    monkeypatch.delenv("AIRCAST_API_MAX_DATA_AGE_HOURS", raising=False)
+    assert CliRunner().invoke(main, ["ingest", "--from-csv", str(exports)]).exit_code == 0
+    demo = Demo(DemoOptions(from_csv=exports, logs_dir=tmp_path / "logs"))
+    demo.env["AIRCAST_DATABASE_URL"] = db
+    with demo.console.capture() as printed:
+        demo._serve_the_exports_age()
+    # the export ends 2025-01-01 07:00: served for its age plus a day, not answered 409
+    age = (pd.Timestamp.now(tz="UTC") - (START + pd.Timedelta(hours=7))) / pd.Timedelta(hours=1)
+    allowed = int(demo.env["AIRCAST_API_MAX_DATA_AGE_HOURS"])
+    assert age < allowed <= age + 25
+    said = " ".join(printed.get().split())
+    assert "AIRCAST_API_MAX_DATA_AGE_HOURS" in said
+    assert "ends at 2025-01-01 07:00 UTC" in said
+    # a limit the user set is theirs
+    monkeypatch.setenv("AIRCAST_API_MAX_DATA_AGE_HOURS", "12")
+    mine = Demo(DemoOptions(from_csv=exports, logs_dir=tmp_path / "logs"))
+    mine.env["AIRCAST_DATABASE_URL"] = db
+    mine._serve_the_exports_age()
+    assert "AIRCAST_API_MAX_DATA_AGE_HOURS" not in mine.env
+
+
+def test_a_fresh_export_keeps_the_stale_data_limit() -> None:
+    now = pd.Timestamp("2026-01-01T12:00:00Z").to_pydatetime()
+    assert export_age_allowance(None, now, 6.0) is None
+    assert export_age_allowance(now - pd.Timedelta(hours=5), now, 6.0) is None
+    assert export_age_allowance(now - pd.Timedelta(hours=30.5), now, 6.0) == 31 + 24

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shlex
 import signal
@@ -163,6 +164,7 @@ class Demo:
                         str(opts.from_csv),
                     ],
                 )
+            self._serve_the_exports_age()
         else:
             with self._step("Mage pipeline ingest_openaq", timings):
                 self.run_pipeline("ingest_openaq", pipeline_vars)
@@ -302,6 +304,26 @@ class Demo:
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-25:])
             raise DemoError(f"{name} failed (exit {done.returncode}); log: {log}\n{tail}")
 
+    def _serve_the_exports_age(self) -> None:
+        """An export is history: let this demo's API serve its locations although their
+        newest hour is older than the stale-data limit (unless the user set the limit)."""
+        from aircast.store import newest_measurement
+        from aircast_api.settings import ApiSettings
+
+        if "AIRCAST_API_MAX_DATA_AGE_HOURS" in os.environ:
+            return
+        default = float(ApiSettings.model_fields["api_max_data_age_hours"].default)
+        newest = newest_measurement(self.env["AIRCAST_DATABASE_URL"], "pm25")
+        allowed = export_age_allowance(newest, datetime.now(UTC), default)
+        if newest is None or allowed is None:
+            return
+        self.env["AIRCAST_API_MAX_DATA_AGE_HOURS"] = str(allowed)
+        self.console.print(
+            f"  the export ends at {newest:%Y-%m-%d %H:%M} UTC: this demo's API serves data up "
+            f"to {allowed} h old (AIRCAST_API_MAX_DATA_AGE_HOURS; a deployment keeps "
+            f"{default:g} h and answers 409 stale-data beyond it)"
+        )
+
     def _champion(self) -> int | None:
         from aircast.registry import champion_version, model_name
 
@@ -364,6 +386,18 @@ class Demo:
             )
             raise DemoError(f"{exc}\n{tail}") from exc
         return url
+
+
+def export_age_allowance(newest: datetime | None, now: datetime, limit_hours: float) -> int | None:
+    """The stale-data limit (whole hours) under which an export ending at ``newest`` is
+    served: its age plus a day, so a demo left running keeps serving; None when ``limit_hours``
+    already covers it or there is no data."""
+    if newest is None:
+        return None
+    age = (now - newest).total_seconds() / 3600
+    if age <= limit_hours:
+        return None
+    return math.ceil(age) + 24
 
 
 def usage_text(run: DemoRun) -> str:
