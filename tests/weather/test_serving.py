@@ -52,6 +52,21 @@ class Trained:
     report: TrainingReport
 
 
+def _settings(weather: str) -> TrainingSettings:
+    """A small, fast training of TARGET, with the weather covariates ``weather``."""
+    return TrainingSettings(
+        train_parameter=TARGET,
+        train_covariates="temperature",
+        train_weather=weather,
+        train_iterations=40,
+        train_depth=4,
+        train_max_rows=20_000,
+        train_history_days=31,
+        train_calibration_days=5,
+        train_experiment="aircast-tests-weather",
+    )  # type: ignore[call-arg]
+
+
 @pytest.fixture(scope="module")
 def trained(stack: Stack) -> Iterator[Trained]:
     name = f"weather_serving_{uuid.uuid4().hex[:8]}"
@@ -65,18 +80,7 @@ def trained(stack: Stack) -> Iterator[Trained]:
             url, client, since=END - pd.Timedelta(days=32), until=END + pd.Timedelta(days=2)
         )
         ingest_forecasts(url, client, now=END - pd.Timedelta(hours=2))
-    settings = TrainingSettings(
-        train_parameter=TARGET,
-        train_covariates="temperature",
-        train_weather="default",
-        train_iterations=40,
-        train_depth=4,
-        train_max_rows=20_000,
-        train_history_days=31,
-        train_calibration_days=5,
-        train_experiment="aircast-tests-weather",
-    )  # type: ignore[call-arg]
-    report = train(url, settings, GateSettings())
+    report = train(url, _settings(weather="default"), GateSettings())
     if report.alias != registry.CHAMPION:
         # the synthetic weather carries no signal: the gate may keep it challenger; serving
         # is what this module tests, so the operator's promote makes it champion
@@ -219,18 +223,10 @@ def test_a_later_training_without_weather_is_judged_against_the_weather_champion
     # Runs last in this module: its version may become the champion the API serves.
     champion = registry.champion_version(NAME)
     assert champion == trained.report.version
-    settings = TrainingSettings(
-        train_parameter=TARGET,
-        train_covariates="temperature",
-        train_iterations=40,
-        train_depth=4,
-        train_max_rows=20_000,
-        train_history_days=31,
-        train_calibration_days=5,
-        train_experiment="aircast-tests-weather",
-    )  # type: ignore[call-arg]
     progress: list[str] = []
-    report = train(trained.conninfo, settings, GateSettings(), progress=progress.append)
+    report = train(
+        trained.conninfo, _settings(weather=""), GateSettings(), progress=progress.append
+    )
     assert report.version != champion
     decision = report.decision
     assert decision is not None
