@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from aircast import combination
 from aircast.gate import (
     MIN_OUT_OF_SAMPLE_CELLS,
     ChampionCells,
@@ -50,6 +51,18 @@ def test_a_year_spreads_capped_folds_over_the_seasons() -> None:
     warm_up_end = START + 21 * DAY
     assert warm_up_end <= plan.origins[0] < warm_up_end + 3 * HOUR
     assert FoldPlan.from_dict(plan.to_dict()) == plan
+
+
+def test_a_year_long_calibration_cap_keeps_the_warm_up_short() -> None:
+    # the default cap (365): the first fold holds out a third of its 21 days, not 365
+    for end in (START + 30 * DAY, START + 365 * DAY):
+        capped = plan_folds(START, end, calibration_days=365, gate=GATE)
+        assert capped == plan_folds(START, end, calibration_days=14, gate=GATE)
+    assert combination.held_out_days(21, 365) == 7  # the first fold still fits on 14 days
+    assert combination.held_out_days(365, 365) == 121  # a year's candidate: a third
+    # a cap below twice the fitting days is held out in full before the first fold
+    small = plan_folds(START, START + 30 * DAY, calibration_days=5, gate=GATE)
+    assert small.origins[0] == START + 12 * DAY
 
 
 def test_short_history_gets_fewer_folds_of_the_minimum_length() -> None:

@@ -88,13 +88,18 @@ def plan_folds(
     """Folds sized from the data.
 
     ``start`` is the first issue time, ``end`` the hour after the last one. The first
-    ``gate_min_train_days + calibration_days`` are training only (the warm-up); the rest is
-    the backtest span. There are ``gate_folds`` folds, fewer when the span holds fewer than
-    that many folds of ``gate_min_fold_hours``. A fold is ``span / folds`` long (whole hours)
-    but at most ``gate_max_fold_days``; the last fold ends at ``end`` and the others are spread
-    evenly back to the end of the warm-up, so a long history is sampled across its seasons.
+    ``m + min(calibration_days, 2m)`` days (``m`` = ``gate_min_train_days``) are training
+    only (the warm-up): the first fold's model holds out its share of them
+    (:func:`aircast.combination.held_out_days`, a third capped at ``calibration_days``) and
+    still fits on at least ``m`` days. The rest is the backtest span. There are
+    ``gate_folds`` folds, fewer when the span holds fewer than that many folds of
+    ``gate_min_fold_hours``. A fold is ``span / folds`` long (whole hours) but at most
+    ``gate_max_fold_days``; the last fold ends at ``end`` and the others are spread evenly
+    back to the end of the warm-up, so a long history is sampled across its seasons.
     """
-    warmup = pd.Timedelta(days=gate.gate_min_train_days + calibration_days)
+    fitting = gate.gate_min_train_days
+    held = min(calibration_days, 2 * fitting)
+    warmup = pd.Timedelta(days=fitting + held)
     span = _floor_hours(end - start - warmup)
     shortest = pd.Timedelta(hours=gate.gate_min_fold_hours)
     if span < shortest:
@@ -102,8 +107,8 @@ def plan_folds(
         raise NotEnoughHistoryError(
             f"{days:.1f} days of history ({start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC) "
             f"is too short for a backtest fold: the gate needs {warmup.days} days of training "
-            f"(AIRCAST_GATE_MIN_TRAIN_DAYS={gate.gate_min_train_days} + "
-            f"AIRCAST_TRAIN_CALIBRATION_DAYS={calibration_days}) plus one fold of "
+            f"(AIRCAST_GATE_MIN_TRAIN_DAYS={fitting} fitting days + {held} held out: twice "
+            f"those, at most AIRCAST_TRAIN_CALIBRATION_DAYS={calibration_days}) plus one fold of "
             f"{gate.gate_min_fold_hours} h; ingest more history or lower those settings"
         )
     folds = int(min(gate.gate_folds, span // shortest))

@@ -200,7 +200,11 @@ class TrainingSettings(_Settings):
         default=200_000, ge=1000, description="Cap on (issue time, horizon) training rows."
     )
     train_calibration_days: int = Field(
-        default=14, ge=0, description="Days before each origin held out to calibrate p10/p90."
+        default=365,
+        ge=0,
+        description="Most days held out of the trees at the end of each fit's history (a third "
+        "of it, at least 2) to fit the combination weights and calibrate p10/p90; 0 holds "
+        "nothing out.",
     )
     train_cross_fit: bool = Field(
         default=True,
@@ -240,8 +244,8 @@ class GateSettings(_Settings):
     gate_min_train_days: int = Field(
         default=7,
         ge=1,
-        description="Days of fitting data before the first fold, on top of "
-        "AIRCAST_TRAIN_CALIBRATION_DAYS.",
+        description="Days the first fold's model fits on, after holding out its share "
+        "(the warm-up before the first fold: these days plus up to twice as many held out).",
     )
     gate_min_fold_hours: int = Field(
         default=24, ge=1, description="Shortest fold; with less history than one fold, no gate."
