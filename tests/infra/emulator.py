@@ -43,6 +43,7 @@ from tests.infra import tfcheck
 REGION = "eu-west-1"
 ACCOUNT_ID = "123456789012"  # moto's account
 GAPS_FILE = Path(__file__).with_name("emulator_gaps.toml")
+JOURNAL = "aircast-emulator:"  # prefix of the launcher's journal lines (moto_launcher.JOURNAL)
 # Provider endpoint names of every service the modules use.
 SERVICES = (
     "acm",
@@ -150,6 +151,38 @@ class Emulator:
     def log_tail(self, lines: int = 60) -> str:
         """The last lines of the server's output."""
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+    def log_size(self) -> int:
+        return self.log.stat().st_size if self.log.exists() else 0
+
+    def notes(self, since: int = 0, limit: int = 4000) -> str:
+        """What the emulator logged after byte `since` that explains a failed call, bounded.
+
+        The launcher's journal (retried requests with what their earlier attempts got, 5xx
+        answers, connections the client dropped) and the tracebacks of requests moto failed.
+        """
+        with self.log.open("rb") as log:
+            log.seek(since)
+            lines = log.read().decode(errors="replace").splitlines()
+        kept: list[str] = []
+        in_traceback = False
+        for line in lines:
+            if line.startswith(JOURNAL) or '" 5' in line or line.startswith("Traceback"):
+                kept.append(line)
+                in_traceback = line.startswith("Traceback")
+            elif in_traceback:
+                kept.append(line)
+                # A traceback ends with the exception line, the first one not indented.
+                in_traceback = line.startswith(" ")
+        text = "\n".join(kept)
+        if len(text) > limit:
+            text = "...\n" + text[-limit:].split("\n", 1)[-1]
+        return text
+
+    def retried_requests(self) -> list[str]:
+        """The journal's lines of requests an SDK sent again, over the whole run."""
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return [ln for ln in text.splitlines() if ln.startswith(JOURNAL) and " RETRY " in ln]
 
 
 @contextmanager
@@ -354,6 +387,7 @@ class Step:
     code: int
     output: str
     seconds: float
+    emulator_notes: str = ""  # what the emulator logged during a failed step (Emulator.notes)
 
 
 def _provider_override(endpoint: str) -> str:
@@ -370,8 +404,11 @@ provider "aws" {{
   skip_credentials_validation = true
   skip_metadata_api_check     = true
   s3_use_path_style           = true
-  # A few retries ride out a dropped connection of the loaded emulator; more would only delay
-  # the error of an operation it does not implement (a 500).
+  # Retries ride out a connection refused or reset before the emulator saw the request. They are
+  # not harmless: a call the emulator carried out but whose answer the client lost is carried
+  # out twice (a DeleteSecret then fails). The launcher sends every answer in one piece so that
+  # the client does not lose it, and logs every retried request. More retries would only delay
+  # the error of an operation the emulator does not implement (a 500).
   max_retries = 4
 
   endpoints {{
@@ -421,6 +458,7 @@ class Deployment:
     def terraform(self, name: str, *args: str, timeout: int = 900) -> Step:
         """Run terraform in the scratch root; the process group is killed on timeout."""
         start = time.monotonic()
+        log_start = self.emulator.log_size()
         proc = subprocess.Popen(
             [tfcheck.terraform(), *args, "-no-color"],
             cwd=self.root,
@@ -440,6 +478,9 @@ class Deployment:
             _stop(proc)
             raise
         step = Step(name, code, output, time.monotonic() - start)
+        # plan -detailed-exitcode answers 2 for "changes": only other codes are failures.
+        if code not in (0, 2) or (code == 2 and args[0] != "plan"):
+            step.emulator_notes = self.emulator.notes(log_start)
         self.steps.append(step)
         return step
 
@@ -509,6 +550,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{result.name:<8} exit {result.code:>3} {result.seconds:6.1f} s")
                 if result.code not in (0, 2) or (result.name == "apply" and result.code):
                     print(result.output[-8000:])
+                    print(f"The emulator logged:\n{result.emulator_notes or '(nothing notable)'}")
                     return 1
                 if result.name == "plan" and result.code == 2:
                     print("\n".join(changes(result.output)))
@@ -516,6 +558,9 @@ def main(argv: list[str] | None = None) -> int:
                 result = deployment.destroy()
                 print(f"{result.name:<8} exit {result.code:>3} {result.seconds:6.1f} s")
                 print("\n".join(errors(result.output)))
+                if result.emulator_notes:
+                    print(f"The emulator logged:\n{result.emulator_notes}")
+            print("\n".join(emulator.retried_requests()) or "no request was retried")
     return 0
 
 

@@ -50,6 +50,7 @@ class Run:
     state: str = ""
     leftovers: dict[str, list[str]] = field(default_factory=dict)  # after the destroy
     final_snapshots: list[str] = field(default_factory=list)
+    retried: list[str] = field(default_factory=list)  # requests an SDK sent again (journal lines)
     problem: str = ""  # the harness itself failed
 
     def step(self, name: str) -> emulator.Step:
@@ -222,31 +223,39 @@ def _deploy(env: str, scratch: Path) -> Run:
     patches = [g.emulator_patch for g in GAPS if g.emulator_patch]
     try:
         with emulator.running_emulator(scratch, patches) as emu:
-            deployment = emulator.Deployment(env, emu, scratch, GAPS)
-            if env != "dev":
-                # prod refuses to plan without a certificate: one from the emulator's ACM.
-                arn = emu.client("acm").request_certificate(DomainName=f"api.{env}.aircast.test")
-                deployment.set_variable("api_certificate_arn", arn["CertificateArn"])
-                deployment.set_variable("API_HOST", f"api.{env}.aircast.test")
-            for name, action in (("init", deployment.init), ("apply", deployment.apply)):
-                run.steps[name] = action()
-                if run.steps[name].code != 0:
-                    return run
-            run.state = deployment.state_text()
-            run.outputs = deployment.outputs()
-            run.facts = read_facts(emu, run.outputs)
-            run.steps["plan"] = deployment.plan()
-            protected = any(d["DeletionProtection"] for d in run.facts["db_instances"])
-            if protected:
-                deployment.override_root("lift_protection", LIFT_PROTECTION)
-                run.steps["lift protection"] = deployment.apply("lift protection")
-                if run.steps["lift protection"].code != 0:
-                    return run
-            run.steps["destroy"] = deployment.destroy()
-            run.leftovers, run.final_snapshots = read_leftovers(emu)
+            try:
+                _run_steps(run, env, emu, scratch)
+            finally:
+                run.retried = emu.retried_requests()
     except Exception as exc:  # noqa: BLE001 - recorded and reported by every test of the env
         run.problem = f"{type(exc).__name__}: {exc}"
     return run
+
+
+def _run_steps(run: Run, env: str, emu: emulator.Emulator, scratch: Path) -> None:
+    """Apply, read, re-plan, lift protection, destroy: into `run`, stopping at a failed step."""
+    deployment = emulator.Deployment(env, emu, scratch, GAPS)
+    if env != "dev":
+        # prod refuses to plan without a certificate: one from the emulator's ACM.
+        arn = emu.client("acm").request_certificate(DomainName=f"api.{env}.aircast.test")
+        deployment.set_variable("api_certificate_arn", arn["CertificateArn"])
+        deployment.set_variable("API_HOST", f"api.{env}.aircast.test")
+    for name, action in (("init", deployment.init), ("apply", deployment.apply)):
+        run.steps[name] = action()
+        if run.steps[name].code != 0:
+            return
+    run.state = deployment.state_text()
+    run.outputs = deployment.outputs()
+    run.facts = read_facts(emu, run.outputs)
+    run.steps["plan"] = deployment.plan()
+    protected = any(d["DeletionProtection"] for d in run.facts["db_instances"])
+    if protected:
+        deployment.override_root("lift_protection", LIFT_PROTECTION)
+        run.steps["lift protection"] = deployment.apply("lift protection")
+        if run.steps["lift protection"].code != 0:
+            return
+    run.steps["destroy"] = deployment.destroy()
+    run.leftovers, run.final_snapshots = read_leftovers(emu)
 
 
 _STARTED: list[concurrent.futures.Future[dict[str, Run]]] = []
@@ -266,7 +275,10 @@ def _deploy_all() -> dict[str, Run]:
     TIMINGS.append(f"apply tests: {time.monotonic() - started:.0f} s in all")
     for run in done.values():
         steps = ", ".join(f"{s.name} {s.seconds:.0f} s" for s in run.steps.values())
-        TIMINGS.append(f"  envs/{run.env}: {steps}")
+        TIMINGS.append(f"  envs/{run.env}: {steps}; {len(run.retried)} request(s) retried")
+        # A retried request is one whose first attempt failed on the way: harmless when the
+        # emulator never saw it, a double call when it did (the journal says which).
+        TIMINGS.extend(f"    {line}" for line in run.retried[:10])
     return done
 
 
@@ -306,7 +318,12 @@ def _failed(run: Run, name: str) -> str:
         if listed
         else " (not in tests/infra/emulator_gaps.toml: fix the module, or list a new emulator gap)"
     )
-    return f"envs/{run.env}: terraform {name} failed{hint}:\n" + "\n\n".join(found)[-8000:]
+    notes = step.emulator_notes or "(nothing: no retried request, 5xx or dropped connection)"
+    return (
+        f"envs/{run.env}: terraform {name} failed{hint}:\n"
+        + "\n\n".join(found)[-8000:]
+        + f"\n\nWhat the emulator logged during `terraform {name}`:\n{notes}"
+    )
 
 
 # --- The emulator gap list ------------------------------------------------------------------
