@@ -1,0 +1,162 @@
+"""Where the combination weights come from, on the full-history Beijing benchmark.
+
+    hatch run bench:heldout [--tails 14,90,180,365] [--no-folds]
+
+The served model is refitted on the whole training range (2013-03..2016-02, as in
+``bench:skill --scenario full``); its combination weights and interval calibration are fitted
+on out-of-sample forecasts of *other* fits, and scored on the test year (2016-03..2017-02):
+
+- ``tail N``: a fit on the training range minus its last N days, forecasting those N days
+  (what ``aircast train`` does with ``AIRCAST_TRAIN_CALIBRATION_DAYS`` = N on a long history);
+- ``folds``: the gate's rolling-origin folds (``aircast.gate.plan_folds``, default settings,
+  365-day cap), trees fitted on everything before each fold origin, forecasts pooled;
+- ``trees alone``: no combination (the refitted model's median), for reference;
+- ``oracle``: weights fitted on the test year itself (not attainable: the ceiling).
+
+Prints per-horizon skill against persistence and p10-p90 coverage, and writes
+bench/results/heldout.json. docs/forecasting.md quotes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from skill import BENCH_PARAMS, SPEC, TZ, load
+
+from aircast import combination
+from aircast.evaluation import split_targets
+from aircast.features import FeatureSpec, build_features, build_targets
+from aircast.forecaster import Forecaster
+from aircast.gate import plan_folds
+from aircast.settings import GateSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "heldout.json"
+COVARIATES = ("pm10", "so2", "no2", "co", "o3", "temperature", "pressure", "dewpoint",
+              "wind_speed", "wind_u", "wind_v")  # fmt: skip
+SHOWN = (1, 2, 3, 6, 12, 18, 24)
+
+
+def parts(
+    model: Forecaster, features: pd.DataFrame, targets: pd.DataFrame
+) -> dict[str, np.ndarray]:
+    """The model's forecast parts on every observed target (combination.COMPONENTS stack)."""
+    f, t = features.reset_index(drop=True), targets.reset_index(drop=True)
+    rows, horizon, observed, x = model._observed(f, t)
+    q10, q50, q90, stack = model._components(f, rows, x)
+    return {"h": horizon, "y": observed, "q10": q10, "q50": q50, "q90": q90, "stack": stack}
+
+
+def pooled(chunks: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+
+
+def fitted(held: dict[str, np.ndarray], horizons: int) -> tuple[np.ndarray, np.ndarray]:
+    """Weights and CQR adjustment fitted on ``held`` (as Forecaster.fit_combination/calibrate)."""
+    weights = combination.fit_horizon_weights(held["stack"], held["y"], held["h"], horizons)
+    point = combination.combine(held["stack"], weights[held["h"] - 1])
+    adjust = combination.conformal_adjust(
+        point, held["q10"], held["q50"], held["q90"], held["y"], held["h"], horizons
+    )
+    return weights, adjust
+
+
+def score(
+    test: dict[str, np.ndarray], weights: np.ndarray, adjust: np.ndarray
+) -> dict[str, object]:
+    point = combination.combine(test["stack"], weights[test["h"] - 1])
+    low, high = combination.interval(
+        point, test["q10"], test["q50"], test["q90"], adjust[test["h"] - 1]
+    )
+    out: dict[str, object] = {}
+    for h in range(1, len(weights) + 1):
+        m = test["h"] == h
+        persistence = np.abs(test["stack"][m, 1] - test["y"][m]).mean()
+        inside = (test["y"][m] >= low[m]) & (test["y"][m] <= high[m])
+        out[str(h)] = {
+            "skill_vs_persistence": round(
+                float(1 - np.abs(point[m] - test["y"][m]).mean() / persistence), 4
+            ),
+            "coverage_p10_p90": round(float(inside.mean()), 4),
+            "weights": [round(float(w), 3) for w in weights[h - 1]],
+        }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tails", default="14,90,180,365", help="held-out tails, days")
+    parser.add_argument("--no-folds", action="store_true", help="skip the gate-folds variant")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    measurements, locations = load()
+    spec = FeatureSpec(target="pm25", covariates=COVARIATES, **SPEC)
+    features, targets = (
+        build_features(measurements, locations, spec),
+        build_targets(measurements, spec),
+    )
+    test_start = pd.Timestamp("2016-03-01", tz=TZ).tz_convert("UTC")
+    test_end = pd.Timestamp("2017-03-01", tz=TZ).tz_convert("UTC")
+    rows, censored, _ = split_targets(features, targets, test_start, test_start)
+    train_f, train_t = features[rows].reset_index(drop=True), censored[rows].reset_index(drop=True)
+    issue = pd.DatetimeIndex(train_f["issue_time"])
+    when = pd.DatetimeIndex(features["issue_time"])
+    test_rows = np.asarray((when >= test_start) & (when < test_end))
+    print("fitting the served model on the whole training range", flush=True)
+    served = Forecaster(spec, BENCH_PARAMS).fit(train_f, train_t)
+    test = parts(served, features[test_rows], targets[test_rows])
+    horizons = spec.horizons
+    variants: dict[str, dict[str, object]] = {
+        "trees alone": score(test, combination.default_weights(horizons), np.zeros(horizons)),
+        "oracle (test year)": score(test, *fitted(test, horizons)),
+    }
+    for days in [int(d) for d in args.tails.split(",") if d]:
+        cut = test_start - pd.Timedelta(days=days)
+        fit_rows, fit_targets, _ = split_targets(train_f, train_t, cut, cut)
+        print(f"tail {days}: fitting on the training range minus its last {days} days", flush=True)
+        first = Forecaster(spec, BENCH_PARAMS).fit(train_f[fit_rows], fit_targets[fit_rows])
+        held = np.asarray(issue >= cut)
+        variants[f"tail {days}"] = score(
+            test, *fitted(parts(first, train_f[held], train_t[held]), horizons)
+        )
+    if not args.no_folds:
+        plan = plan_folds(
+            issue.min(),
+            issue.max() + pd.Timedelta(hours=1),
+            calibration_days=365,
+            gate=GateSettings(),
+        )
+        chunks = []
+        for origin in plan.origins:
+            fit_rows, fit_targets, fold = split_targets(
+                train_f, train_t, origin, origin + plan.length
+            )
+            print(f"fold at {origin:%Y-%m-%d}: fitting on everything before it", flush=True)
+            model = Forecaster(spec, BENCH_PARAMS).fit(train_f[fit_rows], fit_targets[fit_rows])
+            chunks.append(parts(model, train_f[fold], train_t[fold]))
+        variants[f"folds ({plan.describe()})"] = score(test, *fitted(pooled(chunks), horizons))
+    print(f"\n{'weights from':<40}" + "".join(f"{h:>5} h" for h in SHOWN) + "   coverage")
+    for name, result in variants.items():
+        skills = "".join(f"{result[str(h)]['skill_vs_persistence']:>7.1%}" for h in SHOWN)  # type: ignore[index]
+        cover = [result[str(h)]["coverage_p10_p90"] for h in range(1, horizons + 1)]  # type: ignore[index]
+        print(f"{name:<40}{skills}   {min(cover):.2f}-{max(cover):.2f}")
+    document = {
+        "dataset": "Beijing Multi-Site Air-Quality (UCI #501), 12 stations, PM2.5",
+        "train": "2013-03-01..2016-02-29", "test": "2016-03-01..2017-02-28",
+        "params": BENCH_PARAMS.to_dict(),
+        "seconds": round(time.perf_counter() - started, 1),
+        "variants": variants,
+    }  # fmt: skip
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(document, indent=2) + "\n")
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
