@@ -182,13 +182,8 @@ def load_forecasts(
     if issued_until is not None:
         conditions.append("issued_at <= %s")
         args.append(_utc(issued_until))
-    sql = (
-        f"SELECT {', '.join(FORECAST_COLUMNS)} FROM weather_forecasts "  # noqa: S608
-        f"WHERE {' AND '.join(conditions)} ORDER BY location_id, target_time, issued_at"
-    )
-    with _connected(conninfo) as conn:
-        rows = conn.execute(sql.encode(), args).fetchall()
-    return _frame(rows, FORECAST_COLUMNS)
+    order = "location_id, target_time, issued_at"
+    return _select(conninfo, "weather_forecasts", FORECAST_COLUMNS, conditions, args, order)
 
 
 def forecasts_as_of_query(
@@ -248,9 +243,22 @@ def load_observations(
     """Observed-like weather (reanalysis) rows: for analysis only, never a feature input."""
     columns = ("location_id", "target_time", "source", *VARIABLES)
     conditions, args = _target_window(location_ids, since, until)
+    order = "location_id, target_time"
+    return _select(conninfo, "weather_observations", columns, conditions, args, order)
+
+
+def _select(
+    conninfo: Conninfo,
+    table: str,
+    columns: Sequence[str],
+    conditions: list[str],
+    args: list[Any],
+    order: str,
+) -> pd.DataFrame:
+    """``columns`` of ``table``'s rows meeting every condition, ordered, as a frame."""
     sql = (
-        f"SELECT {', '.join(columns)} FROM weather_observations "  # noqa: S608
-        f"WHERE {' AND '.join(conditions)} ORDER BY location_id, target_time"
+        f"SELECT {', '.join(columns)} FROM {table} "  # noqa: S608 - our identifiers
+        f"WHERE {' AND '.join(conditions)} ORDER BY {order}"
     )
     with _connected(conninfo) as conn:
         rows = conn.execute(sql.encode(), args).fetchall()
