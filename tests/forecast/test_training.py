@@ -1,5 +1,6 @@
-"""The training stages' fit: held-out combination and interval calibration, the cross-fitted
-refit, and the held-out slice sized from the data."""
+"""The training stages' fit: the combination weights and interval calibration fitted on
+forecasts of rows the trees had not seen (cross-fitted blocks for the candidate, a held-out
+tail for each backtest fold), and the held-out slice sized from the data."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ import pandas as pd
 import pytest
 
 from aircast import combination
-from aircast.evaluation import split_targets
+from aircast.evaluation import cross_fit_blocks, split_targets
 from aircast.features import FeatureSpec, build_features, build_targets
-from aircast.forecaster import Forecaster, ForecasterParams
-from aircast.training import calibrated_fitter
+from aircast.forecaster import Forecaster, ForecasterParams, HeldOut
+from aircast.training import CROSS_FIT_GAP, calibrated_fitter
 from tests.forecast import synthetic
 
 SPEC = FeatureSpec(covariates=("no2",), horizons=6)
@@ -55,27 +56,78 @@ def test_held_out_model_never_sees_the_calibration_days(
     assert not np.array_equal(model.weights, direct.weights), "weights fitted on held-out days"
 
 
-def test_cross_fit_refits_on_everything_and_keeps_the_held_out_calibration(
+def test_cross_fit_combines_the_full_fit_on_the_blocks_out_of_sample_forecasts(
     data: tuple[pd.DataFrame, pd.DataFrame],
 ) -> None:
     features, targets = data
     messages: list[str] = []
-    held_out = calibrated_fitter(SPEC, PARAMS, CALIBRATION_DAYS, cross_fit=False)(features, targets)
     crossed = calibrated_fitter(
-        SPEC, PARAMS, CALIBRATION_DAYS, cross_fit=True, progress=messages.append
+        SPEC, PARAMS, CALIBRATION_DAYS, cross_fit=True, progress=messages.append, blocks=3
     )(features, targets)
     everything = Forecaster(SPEC, PARAMS).fit(features, targets)
     probe = features.tail(48)
 
-    # the trees are those of a fit on every row, the calibration days included ...
+    # the trees are those of a fit on every row ...
     np.testing.assert_array_equal(_trees(crossed, probe), _trees(everything, probe))
-    assert not np.array_equal(_predictions(crossed, probe), _predictions(held_out, probe))
-    # ... and the weights and interval adjustment are those measured on days unseen by the
-    # model that was combined and calibrated on them
-    np.testing.assert_array_equal(crossed.interval_adjust, held_out.interval_adjust)
-    np.testing.assert_array_equal(crossed.weights, held_out.weights)
-    assert not np.array_equal(crossed.interval_adjust, everything.interval_adjust)
-    assert any("refitting" in m for m in messages)
+    # ... and the weights and interval adjustment those fitted on each block's forecasts by
+    # trees fitted on the other blocks, pooled
+    parts = []
+    for rows, censored, block in cross_fit_blocks(features, targets, 3, CROSS_FIT_GAP):
+        held = Forecaster(SPEC, PARAMS).fit(features[rows], censored[rows])
+        parts.append(held.held_out(features[block], targets[block]))
+    pooled = HeldOut.concat(parts)
+    assert len(pooled) == int(targets.filter(like="y_h").notna().to_numpy().sum())
+    everything.fit_combination_on(pooled)
+    np.testing.assert_array_equal(crossed.weights, everything.weights)
+    np.testing.assert_array_equal(crossed.interval_adjust, everything.interval_adjust)
+    assert np.any(crossed.interval_adjust != 0)
+    # in-sample errors would narrow the interval: the cross-fitted one is wider
+    in_sample = Forecaster(SPEC, PARAMS).fit(features, targets, calibration=(features, targets))
+    assert crossed.interval_adjust.mean() > in_sample.interval_adjust.mean()
+    assert sum("cross-fitting block" in m for m in messages) == 3
+    assert any("refitting on all" in m for m in messages)
+
+
+def test_cross_fit_blocks_never_train_on_a_block_hour(
+    data: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    features, targets = data
+    issue = pd.DatetimeIndex(features["issue_time"])
+    gap = pd.Timedelta(hours=48)
+    splits = cross_fit_blocks(features, targets, 4, gap)
+    blocks = np.stack([np.asarray(block) for _, _, block in splits])
+    assert (blocks.sum(axis=0) == 1).all(), "every row is in exactly one block"
+    for rows, censored, block in splits:
+        a, b = issue[np.asarray(block)].min(), issue[np.asarray(block)].max()
+        train = np.asarray(rows)
+        assert not (train & np.asarray(block)).any()
+        # no training row reads the block through its lags: none issued in it or the gap after
+        after = (issue > b) & (issue < b + pd.Timedelta(hours=1) + gap)
+        assert not (train & np.asarray(after)).any()
+        assert (np.asarray(issue >= b + pd.Timedelta(hours=1) + gap) <= train).all()
+        # no training pair's target hour lies in the block (or after its start)
+        for h in range(1, SPEC.horizons + 1):
+            kept = censored[f"y_h{h}"].notna().to_numpy() & train
+            target_hour = issue[kept] + pd.Timedelta(hours=h)
+            assert not ((target_hour > a) & (target_hour <= b + gap)).any()
+        # the earlier rows keep their targets before the block
+        early = np.asarray(issue < a - pd.Timedelta(hours=SPEC.horizons))
+        pd.testing.assert_frame_equal(censored[early], targets[early])
+    with pytest.raises(ValueError, match="at least 2"):
+        cross_fit_blocks(features, targets, 1, gap)
+
+
+def test_cross_fit_on_a_window_too_short_for_the_blocks_uses_the_held_out_tail() -> None:
+    m = synthetic.measurements(3, days=5, seed=5)
+    features, targets = build_features(m, synthetic.locations(3), SPEC), build_targets(m, SPEC)
+    messages: list[str] = []
+    model = calibrated_fitter(SPEC, PARAMS, 14, cross_fit=True, progress=messages.append)(
+        features, targets
+    )
+    assert not any("cross-fitting" in m for m in messages), messages
+    assert any("holding out the last 2 of" in m for m in messages), messages
+    assert any("refitting on all" in m for m in messages), messages
+    assert np.any(model.interval_adjust != 0)
 
 
 def test_without_calibration_days_there_is_one_fit(

@@ -10,6 +10,7 @@ compared like for like. Metrics are per horizon: MAE, RMSE, skill vs persistence
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,6 +139,35 @@ def split_targets(
         late = issue + pd.Timedelta(hours=h) > origin
         censored.loc[np.asarray(late), col] = np.nan
     return train_rows, censored, test_rows
+
+
+def cross_fit_blocks(
+    features: pd.DataFrame, targets: pd.DataFrame, blocks: int, gap: pd.Timedelta
+) -> list[tuple[pd.Series, pd.DataFrame, pd.Series]]:
+    """Blocked cross-validation splits (Bergmeir, Hyndman & Koo 2018): ``blocks`` contiguous
+    spans of issue times of equal length, each forecast by trees fitted on the others.
+
+    For each block ``[a, b)``: (training rows, censored targets, block rows). Training rows are
+    issued before ``a`` or from ``b + gap`` on: the ``gap`` after a block drops the rows whose
+    lags and trailing means still read its hours. Rows issued before ``a`` have every target
+    after ``a`` censored, so no training pair has a block hour as its target.
+    """
+    if blocks < 2:
+        raise ValueError("cross_fit_blocks needs at least 2 blocks")
+    issue = pd.DatetimeIndex(features["issue_time"])
+    start, end = issue.min(), issue.max() + pd.Timedelta(hours=1)
+    edges = [(start + (end - start) * i / blocks).floor("h") for i in range(blocks)] + [end]
+    splits = []
+    for a, b in itertools.pairwise(edges):
+        before = np.asarray(issue < a)
+        train = pd.Series(before | np.asarray(issue >= b + gap), index=features.index)
+        block = pd.Series(np.asarray((issue >= a) & (issue < b)), index=features.index)
+        censored = targets.copy()
+        for col in [c for c in targets.columns if c.startswith("y_h")]:
+            late = before & np.asarray(issue + pd.Timedelta(hours=int(col[3:])) > a)
+            censored.loc[late, col] = np.nan
+        splits.append((train, censored, block))
+    return splits
 
 
 def rolling_origin(

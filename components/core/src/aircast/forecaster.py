@@ -20,8 +20,9 @@ Design (the reasons are in the README, "Forecasting"):
   fitted per horizon to minimise MAE (:mod:`aircast.combination`): never worse than
   persistence on those rows. The interval is then centred on the combined point and
   recalibrated per horizon (**CQR**) to cover ~80 % on data the trees did not see.
-  ``adopt_calibration`` lets a model refitted on everything reuse the weights and adjustment
-  of one fitted without the held-out rows (docs/forecasting.md).
+  A model refitted on everything takes its weights and adjustment from other fits'
+  out-of-sample forecasts (:class:`HeldOut`, :meth:`Forecaster.fit_combination_on`: the
+  cross-fitted blocks of :func:`aircast.training.calibrated_fitter`; docs/forecasting.md).
 * A **baseline** (``kind == "baseline"``, :meth:`Forecaster.fit_baseline`) has no trees: its
   "model" quantiles are per-horizon empirical quantiles of the log ratio; the same
   combination and calibration apply. It serves forecasts before there is history enough
@@ -123,6 +124,44 @@ class ForecastArrays:
     point: np.ndarray
     p10: np.ndarray
     p90: np.ndarray
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """Forecasts of cells the model that made them was not fitted on, in parts, aligned with
+    the observed values: what the combination weights and the interval calibration are
+    fitted on.
+
+    ``q10``/``q50``/``q90`` are the model's log-ratio quantiles, ``stack`` the combination's
+    components (model median, persistence, recent mean; :data:`aircast.combination.
+    COMPONENTS`). Parts made by several models (cross-fitted blocks) pool with :meth:`concat`.
+    """
+
+    horizon: np.ndarray
+    observed: np.ndarray
+    q10: np.ndarray
+    q50: np.ndarray
+    q90: np.ndarray
+    stack: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.horizon)
+
+    @classmethod
+    def empty(cls) -> HeldOut:
+        """No cells."""
+        none = np.empty(0)
+        stack = np.empty((0, len(combination.COMPONENTS)))
+        return cls(np.empty(0, dtype=np.int64), none, none, none, none, stack)
+
+    @classmethod
+    def concat(cls, parts: Sequence[HeldOut]) -> HeldOut:
+        """The cells of every part, pooled."""
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return cls.empty()
+        fields = cls.__dataclass_fields__
+        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in fields))
 
 
 class Forecaster:
@@ -372,17 +411,45 @@ class Forecaster:
         )
         return q10, q50, q90, stack
 
-    def fit_combination(self, features: pd.DataFrame, targets: pd.DataFrame) -> None:
-        """Per-horizon combination weights (model, persistence, recent mean) minimising MAE
-        on (features, targets): rows the trees must not have seen."""
+    def held_out(self, features: pd.DataFrame, targets: pd.DataFrame) -> HeldOut:
+        """This model's forecast parts on every observed target of (features, targets): rows
+        it must not have been fitted on (:meth:`fit_combination_on`)."""
         self._require_model()
         rows, horizon, y, x = self._observed(features, targets)
         if len(rows) == 0:
+            return HeldOut.empty()
+        q10, q50, q90, stack = self._components(features.reset_index(drop=True), rows, x)
+        return HeldOut(horizon.astype(np.int64), y, q10, q50, q90, stack)
+
+    def fit_combination_on(self, held: HeldOut, coverage: float = 0.8) -> None:
+        """Per-horizon combination weights (model, persistence, recent mean) minimising MAE
+        on ``held``, then the interval calibration (CQR to ``coverage``) around the combined
+        point on the same cells.
+
+        ``held`` may come from other fits of the same spec (the cross-fitted blocks of
+        :func:`aircast.training.calibrated_fitter`); nothing here reads this model's trees.
+        No cells: the weights and the adjustment stay as they are.
+        """
+        if len(held) == 0:
             return
-        frame = features.reset_index(drop=True)
-        _, _, _, stack = self._components(frame, rows, x)
+        horizons = self.spec.horizons
         self.weights = combination.fit_horizon_weights(
-            stack, y, horizon, self.spec.horizons, seed=self.params.seed
+            held.stack, held.observed, held.horizon, horizons, seed=self.params.seed
+        )
+        point = combination.combine(held.stack, self.weights[held.horizon - 1])
+        self.interval_adjust = combination.conformal_adjust(
+            point, held.q10, held.q50, held.q90, held.observed, held.horizon, horizons, coverage
+        )
+        self._store_metadata()
+
+    def fit_combination(self, features: pd.DataFrame, targets: pd.DataFrame) -> None:
+        """Per-horizon combination weights minimising MAE on (features, targets): rows the
+        trees must not have seen."""
+        held = self.held_out(features, targets)
+        if len(held) == 0:
+            return
+        self.weights = combination.fit_horizon_weights(
+            held.stack, held.observed, held.horizon, self.spec.horizons, seed=self.params.seed
         )
         self._store_metadata()
 
@@ -392,16 +459,14 @@ class Forecaster:
         """Conformalised quantile regression after the combination: per horizon, widen (or
         narrow) the interval around the combined point by the ``coverage`` quantile of the
         conformity scores on (features, targets)."""
-        self._require_model()
-        rows, horizon, y, x = self._observed(features, targets)
-        if len(rows) == 0:
+        held = self.held_out(features, targets)
+        if len(held) == 0:
             return
-        frame = features.reset_index(drop=True)
-        q10, q50, q90, stack = self._components(frame, rows, x)
-        point = combination.combine(stack, self.weights[horizon - 1])
+        point = combination.combine(held.stack, self.weights[held.horizon - 1])
         self.interval_adjust = combination.conformal_adjust(
-            point, q10, q50, q90, y, horizon, self.spec.horizons, coverage
-        )
+            point, held.q10, held.q50, held.q90, held.observed, held.horizon,
+            self.spec.horizons, coverage,
+        )  # fmt: skip
         self._store_metadata()
 
     def adopt_calibration(self, other: Forecaster) -> None:

@@ -202,14 +202,22 @@ class TrainingSettings(_Settings):
     train_calibration_days: int = Field(
         default=365,
         ge=0,
-        description="Most days held out of the trees at the end of each fit's history (a third "
-        "of it, at least 2) to fit the combination weights and calibrate p10/p90; 0 holds "
-        "nothing out.",
+        description="Most days held out of the trees at the end of each backtest fold's "
+        "history (a third of it, at least 2) to fit its combination weights and calibrate "
+        "p10/p90; 0 holds nothing out, for the candidate too (the trees alone).",
     )
     train_cross_fit: bool = Field(
         default=True,
-        description="Refit on the calibration days too, keeping the interval calibrated on "
-        "them by a first fit that did not see them (two fits).",
+        description="Fit the candidate's trees on every row and its combination weights and "
+        "p10/p90 calibration on cross-fitted forecasts of the whole window "
+        "(AIRCAST_TRAIN_CROSS_BLOCKS + 1 fits); off: one fit on all but a held-out tail.",
+    )
+    train_cross_blocks: int = Field(
+        default=3,
+        ge=2,
+        le=12,
+        description="Contiguous blocks the window is cut into for the cross-fitting, each "
+        "forecast by trees fitted on the others.",
     )
     train_experiment: str = Field(
         default="aircast-training", description="MLflow experiment of the training runs."

@@ -20,9 +20,15 @@ import pandas as pd
 
 from aircast import combination
 from aircast.drift import record_reference, reference_histograms
-from aircast.evaluation import Backtest, rolling_origin, split_targets, write_plots
+from aircast.evaluation import (
+    Backtest,
+    cross_fit_blocks,
+    rolling_origin,
+    split_targets,
+    write_plots,
+)
 from aircast.features import FeatureSpec, build_features, build_targets
-from aircast.forecaster import Forecaster, ForecasterParams
+from aircast.forecaster import Forecaster, ForecasterParams, HeldOut
 from aircast.gate import (
     ChampionCells,
     FoldPlan,
@@ -106,6 +112,7 @@ _VARIABLES = {
     "max_rows": "train_max_rows",
     "calibration_days": "train_calibration_days",
     "cross_fit": "train_cross_fit",
+    "cross_blocks": "train_cross_blocks",
     "experiment": "train_experiment",
 }
 
@@ -294,22 +301,36 @@ def stage_features(
     return {"workdir": str(workdir), "rows": len(features), "features": len(spec.feature_names())}
 
 
+# Rows dropped after each cross-fitted block: their lags and trailing means (24 h at most,
+# the same hour of the previous day) still read the block's hours; two days to spare.
+CROSS_FIT_GAP = pd.Timedelta(hours=48)
+
+
 def calibrated_fitter(
     spec: FeatureSpec,
     params: ForecasterParams,
     calibration_days: int,
     cross_fit: bool = True,
     progress: Progress = _noop,
+    *,
+    blocks: int = 3,
 ) -> Callable[[pd.DataFrame, pd.DataFrame], Forecaster]:
-    """Fit the trees on all but a held-out tail of the rows (already censored at the origin),
-    and on that tail fit the per-horizon combination weights and the interval calibration.
+    """Fit the trees and the per-horizon combination weights and interval calibration, the
+    latter on forecasts of rows the trees that made them had not seen.
 
-    The tail is sized from the data (:func:`aircast.combination.held_out_days`): a third of
-    the span, at least 2 days, at most ``calibration_days``. With ``cross_fit`` the returned
-    model is then fitted again on every row, the held-out days included, and adopts the first
-    model's weights and interval adjustment: the served model learns from the most recent
-    days, and both are still fitted on days the trees that produced them had not seen.
-    Costs a second fit. A history too short to hold anything out gives the trees alone.
+    With ``cross_fit`` (the candidate) the trees are fitted on every row, and the weights and
+    calibration on cross-fitted forecasts of the whole window: it is cut into ``blocks``
+    contiguous blocks (:func:`aircast.evaluation.cross_fit_blocks`), each forecast by trees
+    fitted on the other blocks. Costs ``blocks + 1`` fits. The weights so fitted reflect
+    trees fitted on most of the window, as the served ones are, over every season in it
+    (docs/forecasting.md, "Combination").
+
+    Without ``cross_fit`` (each gate fold, or a window too short for the blocks) one fit on
+    all but a held-out tail, sized from the data (:func:`aircast.combination.held_out_days`:
+    a third of the span, at least 2 days, at most ``calibration_days``), and the tail fits
+    the weights and calibration; a window that short with ``cross_fit`` is then refitted on
+    every row and adopts them. ``calibration_days`` 0, or a history too short to hold
+    anything out, gives the trees alone.
     """
 
     def fit(features: pd.DataFrame, targets: pd.DataFrame) -> Forecaster:
@@ -319,6 +340,8 @@ def calibrated_fitter(
         days = combination.held_out_days(span, calibration_days) if len(issue) else 0
         if days <= 0:
             return model.fit(features, targets)
+        if cross_fit and blocks >= 2 and span >= blocks * combination.MIN_HELD_OUT_DAYS:
+            return _cross_fitted(features, targets, span)
         cut = issue.max() + pd.Timedelta(hours=1) - pd.Timedelta(days=days)
         rows, censored, _ = split_targets(features, targets, cut, cut)
         cal = np.asarray(issue >= cut)
@@ -331,6 +354,23 @@ def calibrated_fitter(
         progress(f"refitting on all {len(features)} rows, held-out days included")
         final = Forecaster(spec, params).fit(features, targets)
         final.adopt_calibration(model)
+        return final
+
+    def _cross_fitted(features: pd.DataFrame, targets: pd.DataFrame, span: float) -> Forecaster:
+        parts = []
+        splits = cross_fit_blocks(features, targets, blocks, CROSS_FIT_GAP)
+        for i, (rows, censored, block) in enumerate(splits, start=1):
+            if rows.sum() == 0 or block.sum() == 0:
+                continue
+            progress(
+                f"cross-fitting block {i} of {blocks} ({span / blocks:.0f} of {span:.0f} days): "
+                f"fitting on {int(rows.sum())} rows"
+            )
+            held = Forecaster(spec, params).fit(features[rows], censored[rows])
+            parts.append(held.held_out(features[block], targets[block]))
+        progress(f"refitting on all {len(features)} rows; combining on the blocks' forecasts")
+        final = Forecaster(spec, params).fit(features, targets)
+        final.fit_combination_on(HeldOut.concat(parts))
         return final
 
     return fit
@@ -376,7 +416,12 @@ def stage_fit(
         raise TrainingError("the backtest folds have no observed targets; ingest more data")
     progress(f"fitting the candidate on all {len(features)} rows")
     candidate = calibrated_fitter(
-        spec, params, settings.train_calibration_days, settings.train_cross_fit, progress
+        spec,
+        params,
+        settings.train_calibration_days,
+        settings.train_cross_fit,
+        progress,
+        blocks=settings.train_cross_blocks,
     )(features, targets)
     candidate.save(workdir / "model.cb")
     backtest.cells.to_pickle(workdir / "backtest.pkl")
@@ -474,6 +519,7 @@ def stage_register(
         "weather": ",".join(model.spec.weather),
         "calibration_days": settings.train_calibration_days,
         "cross_fit": settings.train_cross_fit,
+        "cross_blocks": settings.train_cross_blocks,
         "history_days": settings.train_history_days,
         **gate.model_dump(),
     }
