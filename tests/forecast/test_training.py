@@ -4,6 +4,8 @@ tail for each backtest fold), and the held-out slice sized from the data."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,7 +14,7 @@ from aircast import combination
 from aircast.evaluation import cross_fit_blocks, split_targets
 from aircast.features import FeatureSpec, build_features, build_targets
 from aircast.forecaster import Forecaster, ForecasterParams, HeldOut
-from aircast.training import CROSS_FIT_GAP, calibrated_fitter
+from aircast.training import _GATE_VARIABLES, _VARIABLES, CROSS_FIT_GAP, calibrated_fitter
 from tests.forecast import synthetic
 
 SPEC = FeatureSpec(covariates=("no2",), horizons=6)
@@ -160,3 +162,24 @@ def test_short_history_holds_out_a_third_not_the_configured_days() -> None:
         features, targets
     )
     assert any("last 4 of 12 days" in m for m in messages), messages
+
+
+def test_pipeline_variables_reach_the_training_settings() -> None:
+    import yaml
+    from pydantic import ValidationError
+
+    from aircast.training import gate_settings_from_variables, settings_from_variables
+
+    metadata = Path(__file__).resolve().parents[2] / (
+        "components/mage/aircast_mage/pipelines/train_forecaster/metadata.yaml"
+    )
+    declared = set(yaml.safe_load(metadata.read_text())["variables"])
+    known = set(_VARIABLES) | set(_GATE_VARIABLES) | {"until"}
+    assert declared <= known, f"pipeline variables with no setting: {declared - known}"
+
+    settings = settings_from_variables({"cross_blocks": "5", "cross_fit": "", "until": ""})
+    assert settings.train_cross_blocks == 5
+    assert settings.train_cross_fit is True  # empty: the environment's (default) value
+    with pytest.raises(ValidationError, match="train_cross_blocks"):
+        settings_from_variables({"cross_blocks": "1"})
+    assert gate_settings_from_variables({"gate_folds": "2"}).gate_folds == 2
