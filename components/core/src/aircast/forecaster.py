@@ -314,8 +314,9 @@ class Forecaster:
     ) -> Forecaster:
         """Fit on aligned ``build_features``/``build_targets`` frames.
 
-        ``calibration`` (features, targets) from a later period, if given, sets the per-horizon
-        conformal interval adjustment; it is not used to fit the trees.
+        ``calibration`` (features, targets) from a later period, if given, fits the per-horizon
+        combination weights and interval adjustment (:meth:`fit_combination_on`); it is not
+        used to fit the trees.
         """
         from catboost import CatBoostRegressor, Pool
 
@@ -347,8 +348,7 @@ class Forecaster:
         self.interval_adjust = np.zeros(self.spec.horizons)
         self.weights = combination.default_weights(self.spec.horizons)
         if calibration is not None:
-            self.fit_combination(*calibration)
-            self.calibrate(*calibration)
+            self.fit_combination_on(self.held_out(*calibration))
         self._store_metadata()
         return self
 
@@ -382,8 +382,7 @@ class Forecaster:
         self.weights = combination.default_weights(horizons)
         self.interval_adjust = np.zeros(horizons)
         if len(rows):
-            self.fit_combination(features, targets)
-            self.calibrate(features, targets)
+            self.fit_combination_on(self.held_out(features, targets))
         return self
 
     def _observed(
@@ -439,17 +438,6 @@ class Forecaster:
         point = combination.combine(held.stack, self.weights[held.horizon - 1])
         self.interval_adjust = combination.conformal_adjust(
             point, held.q10, held.q50, held.q90, held.observed, held.horizon, horizons, coverage
-        )
-        self._store_metadata()
-
-    def fit_combination(self, features: pd.DataFrame, targets: pd.DataFrame) -> None:
-        """Per-horizon combination weights minimising MAE on (features, targets): rows the
-        trees must not have seen."""
-        held = self.held_out(features, targets)
-        if len(held) == 0:
-            return
-        self.weights = combination.fit_horizon_weights(
-            held.stack, held.observed, held.horizon, self.spec.horizons, seed=self.params.seed
         )
         self._store_metadata()
 
