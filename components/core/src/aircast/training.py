@@ -323,7 +323,7 @@ def calibrated_fitter(
     contiguous blocks (:func:`aircast.evaluation.cross_fit_blocks`), each forecast by trees
     fitted on the other blocks. Costs ``blocks + 1`` fits. The weights so fitted reflect
     trees fitted on most of the window, as the served ones are, over every season in it
-    (docs/forecasting.md, "Combination").
+    (docs/forecasting.md, "Out-of-sample forecasts").
 
     Without ``cross_fit`` (each gate fold, or a window too short for the blocks) one fit on
     all but a held-out tail, sized from the data (:func:`aircast.combination.held_out_days`:
