@@ -34,7 +34,7 @@ from skill import BENCH_PARAMS, SPEC, TZ, load
 from aircast import combination
 from aircast.evaluation import cross_fit_blocks, split_targets
 from aircast.features import FeatureSpec, build_features, build_targets
-from aircast.forecaster import Forecaster
+from aircast.forecaster import Forecaster, HeldOut
 from aircast.gate import plan_folds
 from aircast.settings import GateSettings
 from aircast.training import CROSS_FIT_GAP
@@ -46,45 +46,26 @@ COVARIATES = ("pm10", "so2", "no2", "co", "o3", "temperature", "pressure", "dewp
 SHOWN = (1, 2, 3, 6, 12, 18, 24)
 
 
-def parts(
-    model: Forecaster, features: pd.DataFrame, targets: pd.DataFrame
-) -> dict[str, np.ndarray]:
-    """The model's forecast parts on every observed target (combination.COMPONENTS stack)."""
-    f, t = features.reset_index(drop=True), targets.reset_index(drop=True)
-    rows, horizon, observed, x = model._observed(f, t)
-    q10, q50, q90, stack = model._components(f, rows, x)
-    return {"h": horizon, "y": observed, "q10": q10, "q50": q50, "q90": q90, "stack": stack}
+def fitted(held: HeldOut, spec: FeatureSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Weights and CQR adjustment fitted on ``held``, as a served model fits them
+    (``Forecaster.fit_combination_on``; it reads no trees)."""
+    shell = Forecaster(spec, BENCH_PARAMS)
+    shell.fit_combination_on(held)
+    return shell.weights, shell.interval_adjust
 
 
-def pooled(chunks: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
-
-
-def fitted(held: dict[str, np.ndarray], horizons: int) -> tuple[np.ndarray, np.ndarray]:
-    """Weights and CQR adjustment fitted on ``held`` (as Forecaster.fit_combination/calibrate)."""
-    weights = combination.fit_horizon_weights(held["stack"], held["y"], held["h"], horizons)
-    point = combination.combine(held["stack"], weights[held["h"] - 1])
-    adjust = combination.conformal_adjust(
-        point, held["q10"], held["q50"], held["q90"], held["y"], held["h"], horizons
-    )
-    return weights, adjust
-
-
-def score(
-    test: dict[str, np.ndarray], weights: np.ndarray, adjust: np.ndarray
-) -> dict[str, object]:
-    point = combination.combine(test["stack"], weights[test["h"] - 1])
-    low, high = combination.interval(
-        point, test["q10"], test["q50"], test["q90"], adjust[test["h"] - 1]
-    )
+def score(test: HeldOut, weights: np.ndarray, adjust: np.ndarray) -> dict[str, object]:
+    point = combination.combine(test.stack, weights[test.horizon - 1])
+    low, high = combination.interval(point, test.q10, test.q50, test.q90, adjust[test.horizon - 1])
+    y = test.observed
     out: dict[str, object] = {}
     for h in range(1, len(weights) + 1):
-        m = test["h"] == h
-        persistence = np.abs(test["stack"][m, 1] - test["y"][m]).mean()
-        inside = (test["y"][m] >= low[m]) & (test["y"][m] <= high[m])
+        m = test.horizon == h
+        persistence = np.abs(test.stack[m, 1] - y[m]).mean()
+        inside = (y[m] >= low[m]) & (y[m] <= high[m])
         out[str(h)] = {
             "skill_vs_persistence": round(
-                float(1 - np.abs(point[m] - test["y"][m]).mean() / persistence), 4
+                float(1 - np.abs(point[m] - y[m]).mean() / persistence), 4
             ),
             "coverage_p10_p90": round(float(inside.mean()), 4),
             "weights": [round(float(w), 3) for w in weights[h - 1]],
@@ -94,7 +75,7 @@ def score(
 
 def cross_fitted(
     features: pd.DataFrame, targets: pd.DataFrame, spec: FeatureSpec, blocks: int
-) -> dict[str, np.ndarray]:
+) -> HeldOut:
     """Every block's forecasts by trees fitted on the other blocks, pooled (as
     ``aircast.training.calibrated_fitter`` does for the candidate)."""
     chunks = []
@@ -102,8 +83,8 @@ def cross_fitted(
     for i, (fit_rows, fit_targets, block) in enumerate(splits, start=1):
         print(f"cross-fit, {blocks} blocks: block {i}, fitting on the others", flush=True)
         model = Forecaster(spec, BENCH_PARAMS).fit(features[fit_rows], fit_targets[fit_rows])
-        chunks.append(parts(model, features[block], targets[block]))
-    return pooled(chunks)
+        chunks.append(model.held_out(features[block], targets[block]))
+    return HeldOut.concat(chunks)
 
 
 def main() -> None:
@@ -129,11 +110,11 @@ def main() -> None:
     test_rows = np.asarray((when >= test_start) & (when < test_end))
     print("fitting the served model on the whole training range", flush=True)
     served = Forecaster(spec, BENCH_PARAMS).fit(train_f, train_t)
-    test = parts(served, features[test_rows], targets[test_rows])
+    test = served.held_out(features[test_rows], targets[test_rows])
     horizons = spec.horizons
     variants: dict[str, dict[str, object]] = {
         "trees alone": score(test, combination.default_weights(horizons), np.zeros(horizons)),
-        "oracle (test year)": score(test, *fitted(test, horizons)),
+        "oracle (test year)": score(test, *fitted(test, spec)),
     }
     for days in [int(d) for d in args.tails.split(",") if d]:
         cut = test_start - pd.Timedelta(days=days)
@@ -142,11 +123,11 @@ def main() -> None:
         first = Forecaster(spec, BENCH_PARAMS).fit(train_f[fit_rows], fit_targets[fit_rows])
         held = np.asarray(issue >= cut)
         variants[f"tail {days}"] = score(
-            test, *fitted(parts(first, train_f[held], train_t[held]), horizons)
+            test, *fitted(first.held_out(train_f[held], train_t[held]), spec)
         )
     for blocks in [int(k) for k in args.blocks.split(",") if k]:
         held = cross_fitted(train_f, train_t, spec, blocks)
-        variants[f"cross-fitted {blocks} blocks"] = score(test, *fitted(held, horizons))
+        variants[f"cross-fitted {blocks} blocks"] = score(test, *fitted(held, spec))
     if not args.no_folds:
         plan = plan_folds(
             issue.min(),
@@ -161,8 +142,8 @@ def main() -> None:
             )
             print(f"fold at {origin:%Y-%m-%d}: fitting on everything before it", flush=True)
             model = Forecaster(spec, BENCH_PARAMS).fit(train_f[fit_rows], fit_targets[fit_rows])
-            chunks.append(parts(model, train_f[fold], train_t[fold]))
-        variants[f"folds ({plan.describe()})"] = score(test, *fitted(pooled(chunks), horizons))
+            chunks.append(model.held_out(train_f[fold], train_t[fold]))
+        variants[f"folds ({plan.describe()})"] = score(test, *fitted(HeldOut.concat(chunks), spec))
     print(f"\n{'weights from':<40}" + "".join(f"{h:>5} h" for h in SHOWN) + "   coverage")
     for name, result in variants.items():
         skills = "".join(f"{result[str(h)]['skill_vs_persistence']:>7.1%}" for h in SHOWN)  # type: ignore[index]

@@ -255,17 +255,17 @@ def fit(
     params: ForecasterParams,
     test_start: pd.Timestamp,
     args: argparse.Namespace,
+    blocks: int,
 ) -> tuple[Forecaster, bool]:
-    """The benchmarked model, and whether it was refitted after the calibration.
+    """The benchmarked model, and whether its trees were fitted on the whole range.
 
     Training sees only targets observed before the test year, through the fit ``aircast
-    train`` uses: the last C days of that are held out of a first fit for the conformal
-    interval calibration, and (unless ``--no-refit``) the reported model is fitted on the
-    whole training range and adopts the first model's adjustment.
+    train`` gives its candidate: trees on the whole training range, weights and calibration
+    cross-fitted over ``blocks`` blocks; with ``--no-refit``, one fit on all but a held-out
+    tail of at most C days, combined and calibrated on it.
     """
     rows, censored, _ = split_targets(features, targets, test_start, test_start)
     refit = args.calibration_days > 0 and not args.no_refit
-    blocks = TrainingSettings().train_cross_blocks
     fitter = calibrated_fitter(spec, params, args.calibration_days, cross_fit=refit, blocks=blocks)
     return fitter(features[rows], censored[rows]), refit
 
@@ -319,7 +319,8 @@ def full_history(
     features = build_features(measurements, locations, spec, weather=weather)
     targets = build_targets(measurements, spec)
     feature_seconds = time.perf_counter() - started
-    model, refit = fit(features, targets, spec, params, test_start, args)
+    blocks = TrainingSettings().train_cross_blocks
+    model, refit = fit(features, targets, spec, params, test_start, args, blocks)
     train_seconds = time.perf_counter() - started
 
     test = pd.DatetimeIndex(features["issue_time"])
@@ -328,7 +329,7 @@ def full_history(
     h1, h24 = table.loc[1], table.loc[24]
     result: dict[str, object] = {
         "train": "2013-03-01..2016-02-29",
-        "train_fits": TrainingSettings().train_cross_blocks + 1 if refit else 1,
+        "train_fits": blocks + 1 if refit else 1,
         "test": "2016-03-01..2017-02-28, issue times every hour",
         "train_seconds": round(train_seconds, 1),
         "feature_seconds": round(feature_seconds, 1),
@@ -336,8 +337,7 @@ def full_history(
             **params.to_dict(),
             "calibration_days": args.calibration_days,
             "calibration": (
-                f"cross-fitted over {TrainingSettings().train_cross_blocks} blocks, trees refitted "
-                "on all training days"
+                f"cross-fitted over {blocks} blocks, trees refitted on all training days"
                 if refit
                 else "held-out tail"
             ),

@@ -431,15 +431,10 @@ class Forecaster:
         """
         if len(held) == 0:
             return
-        horizons = self.spec.horizons
         self.weights = combination.fit_horizon_weights(
-            held.stack, held.observed, held.horizon, horizons, seed=self.params.seed
+            held.stack, held.observed, held.horizon, self.spec.horizons, seed=self.params.seed
         )
-        point = combination.combine(held.stack, self.weights[held.horizon - 1])
-        self.interval_adjust = combination.conformal_adjust(
-            point, held.q10, held.q50, held.q90, held.observed, held.horizon, horizons, coverage
-        )
-        self._store_metadata()
+        self._calibrate_on(held, coverage)
 
     def calibrate(
         self, features: pd.DataFrame, targets: pd.DataFrame, coverage: float = 0.8
@@ -448,8 +443,11 @@ class Forecaster:
         narrow) the interval around the combined point by the ``coverage`` quantile of the
         conformity scores on (features, targets)."""
         held = self.held_out(features, targets)
-        if len(held) == 0:
-            return
+        if len(held):
+            self._calibrate_on(held, coverage)
+
+    def _calibrate_on(self, held: HeldOut, coverage: float) -> None:
+        """CQR of the interval around the combined point (the current weights) on ``held``."""
         point = combination.combine(held.stack, self.weights[held.horizon - 1])
         self.interval_adjust = combination.conformal_adjust(
             point, held.q10, held.q50, held.q90, held.observed, held.horizon,
