@@ -149,8 +149,9 @@ def cross_fit_blocks(
 
     For each block ``[a, b)``: (training rows, censored targets, block rows). Training rows are
     issued before ``a`` or from ``b + gap`` on: the ``gap`` after a block drops the rows whose
-    lags and trailing means still read its hours. Rows issued before ``a`` have every target
-    after ``a`` censored, so no training pair has a block hour as its target.
+    recent lags and trailing means read its hours (lags longer than ``gap`` still read some,
+    as inputs). Rows issued before ``a`` have every target after ``a`` censored, so no
+    training pair has a block hour as its target.
     """
     if blocks < 2:
         raise ValueError("cross_fit_blocks needs at least 2 blocks")

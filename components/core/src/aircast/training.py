@@ -301,8 +301,10 @@ def stage_features(
     return {"workdir": str(workdir), "rows": len(features), "features": len(spec.feature_names())}
 
 
-# Rows dropped after each cross-fitted block: their lags and trailing means (24 h at most,
-# the same hour of the previous day) still read the block's hours; two days to spare.
+# Rows dropped after each cross-fitted block: their lags up to 48 h, trailing means and the
+# same hour of the previous day read the block's hours. The longer lags (72 h, 168 h by
+# default) of later rows still read some, as inputs only: no training target is in a block
+# (docs/forecasting.md, "Out-of-sample forecasts").
 CROSS_FIT_GAP = pd.Timedelta(hours=48)
 
 
