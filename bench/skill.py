@@ -8,6 +8,7 @@ AIRCAST_BEIJING_DIR); it is never copied into the project.
 
     hatch run bench:skill [--scenario all|full|short|weather] [--iterations N] [--depth D]
                           [--max-rows R] [--calibration-days C] [--no-refit] [--stations N]
+                          [--seeds 0,1,2]
 
 Three scenarios (docs/forecasting.md, "Benchmark"; docs/weather.md, "Benchmark"):
 
@@ -43,7 +44,9 @@ import json
 import os
 import platform
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -361,6 +364,59 @@ def full_history(
     return result, table
 
 
+def full_scenario(
+    measurements: pd.DataFrame,
+    locations: pd.DataFrame,
+    spec: FeatureSpec,
+    params: ForecasterParams,
+    args: argparse.Namespace,
+) -> dict[str, object]:
+    """The full-history result of the first of ``--seeds``, with the other seeds' figures
+    as ``"seed_spread"`` when there are several."""
+    seeds = [int(s) for s in args.seeds.split(",")]
+    full, table = full_history(measurements, locations, spec, replace(params, seed=seeds[0]), args)
+    print_table("full history (train 2013-03..2016-02, test 2016-03..2017-02)", table)
+    print(f"train wall time {full['train_seconds']} s; targets: {full['targets']}", flush=True)
+    if len(seeds) > 1:
+        runs = [full]
+        for seed in seeds[1:]:
+            other, _ = full_history(measurements, locations, spec, replace(params, seed=seed), args)
+            runs.append(other)
+        full["seed_spread"] = seed_spread(seeds, runs)
+        print(f"seed spread: {full['seed_spread']}")
+    return full
+
+
+def seed_spread(seeds: list[int], runs: list[dict[str, Any]]) -> dict[str, object]:
+    """The full-history figures of the same protocol fitted with each seed: how far the
+    reported (first) seed's figures are from what another draw of the row sample and of
+    CatBoost's randomness gives."""
+
+    def skill(run: dict[str, Any], h: int) -> float:
+        return float(run["horizons"][str(h)]["skill_vs_persistence"])
+
+    per_seed = {
+        str(seed): {
+            "skill_1h": skill(run, 1),
+            "skill_24h": skill(run, 24),
+            "mean_mae": round(
+                float(np.mean([v["mae"]["aircast"] for v in run["horizons"].values()])), 3
+            ),
+            "coverage_all_horizons": run["coverage_all_horizons"],
+            "train_seconds": run["train_seconds"],
+        }
+        for seed, run in zip(seeds, runs, strict=True)
+    }
+    h24 = [v["skill_24h"] for v in per_seed.values()]
+    h1 = [v["skill_1h"] for v in per_seed.values()]
+    return {
+        "seeds": seeds,
+        "per_seed": per_seed,
+        "skill_24h": {"median": float(np.median(h24)), "min": min(h24), "max": max(h24)},
+        "skill_1h": {"median": float(np.median(h1)), "min": min(h1), "max": max(h1)},
+    }
+
+
 def short_history(
     measurements: pd.DataFrame,
     locations: pd.DataFrame,
@@ -541,6 +597,12 @@ def main() -> None:
     )
     parser.add_argument("--no-covariates", action="store_true")
     parser.add_argument(
+        "--seeds",
+        default="0",
+        help="full scenario: fit seeds (row sample and CatBoost's randomness), e.g. 0,1,2; the "
+        "first one's model is reported, every seed's skill goes to \"seed_spread\"",
+    )
+    parser.add_argument(
         "--months",
         help="short scenario: only these test months (e.g. 2016-03,2016-04); with "
         "--cells-dir, parallel runs can split the 12 origins",
@@ -598,10 +660,7 @@ def main() -> None:
         },
     }
     if args.scenario in ("all", "full"):
-        full, table = full_history(measurements, locations, spec, params, args)
-        result.update(full)
-        print_table("full history (train 2013-03..2016-02, test 2016-03..2017-02)", table)
-        print(f"train wall time {full['train_seconds']} s; targets: {full['targets']}")
+        result.update(full_scenario(measurements, locations, spec, params, args))
     else:
         kept = {
             k: v
