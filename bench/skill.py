@@ -306,6 +306,22 @@ def coverage_range(table: pd.DataFrame) -> list[float]:
     return [round(float(table["coverage"].min()), 4), round(float(table["coverage"].max()), 4)]
 
 
+Frames = tuple[pd.DataFrame, pd.DataFrame, float]
+
+
+def build_frames(
+    measurements: pd.DataFrame,
+    locations: pd.DataFrame,
+    spec: FeatureSpec,
+    weather: pd.DataFrame | None = None,
+) -> Frames:
+    """(features, targets, seconds it took to build them)."""
+    started = time.perf_counter()
+    features = build_features(measurements, locations, spec, weather=weather)
+    targets = build_targets(measurements, spec)
+    return features, targets, time.perf_counter() - started
+
+
 def full_history(
     measurements: pd.DataFrame,
     locations: pd.DataFrame,
@@ -313,18 +329,21 @@ def full_history(
     params: ForecasterParams,
     args: argparse.Namespace,
     weather: pd.DataFrame | None = None,
+    frames: Frames | None = None,
 ) -> tuple[dict[str, object], pd.DataFrame]:
-    """Train on 2013-03..2016-02, score every hour of 2016-03..2017-02."""
+    """Train on 2013-03..2016-02, score every hour of 2016-03..2017-02. ``frames`` (from
+    :func:`build_frames`) reuses features already built; the training time counts their
+    building either way."""
     test_start = pd.Timestamp("2016-03-01", tz=TZ).tz_convert("UTC")
     test_end = pd.Timestamp("2017-03-01", tz=TZ).tz_convert("UTC")
 
+    features, targets, feature_seconds = frames or build_frames(
+        measurements, locations, spec, weather
+    )
     started = time.perf_counter()
-    features = build_features(measurements, locations, spec, weather=weather)
-    targets = build_targets(measurements, spec)
-    feature_seconds = time.perf_counter() - started
     blocks = TrainingSettings().train_cross_blocks
     model, refit = fit(features, targets, spec, params, test_start, args, blocks)
-    train_seconds = time.perf_counter() - started
+    train_seconds = feature_seconds + time.perf_counter() - started
 
     test = pd.DatetimeIndex(features["issue_time"])
     test_rows = (test >= test_start) & (test < test_end)
@@ -372,16 +391,19 @@ def full_scenario(
     args: argparse.Namespace,
 ) -> dict[str, object]:
     """The full-history result of the first of ``--seeds``, with the other seeds' figures
-    as ``"seed_spread"`` when there are several."""
-    seeds = [int(s) for s in args.seeds.split(",")]
-    full, table = full_history(measurements, locations, spec, replace(params, seed=seeds[0]), args)
+    as ``"seed_spread"`` when there are several (the features are built once)."""
+    seeds: list[int] = args.seeds
+    frames = build_frames(measurements, locations, spec)
+
+    def run(seed: int) -> tuple[dict[str, object], pd.DataFrame]:
+        seeded = replace(params, seed=seed)
+        return full_history(measurements, locations, spec, seeded, args, frames=frames)
+
+    full, table = run(seeds[0])
     print_table("full history (train 2013-03..2016-02, test 2016-03..2017-02)", table)
     print(f"train wall time {full['train_seconds']} s; targets: {full['targets']}", flush=True)
     if len(seeds) > 1:
-        runs = [full]
-        for seed in seeds[1:]:
-            other, _ = full_history(measurements, locations, spec, replace(params, seed=seed), args)
-            runs.append(other)
+        runs = [full, *(run(seed)[0] for seed in seeds[1:])]
         full["seed_spread"] = seed_spread(seeds, runs)
         print(f"seed spread: {full['seed_spread']}")
     return full
@@ -580,6 +602,17 @@ def weather_scenario(
     return weather
 
 
+def seed_list(text: str) -> list[int]:
+    """``--seeds``: comma-separated non-negative integers."""
+    try:
+        seeds = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give integers, e.g. 0,1,2") from None
+    if any(seed < 0 for seed in seeds):
+        raise argparse.ArgumentTypeError(f"{text!r}: seeds are non-negative")
+    return seeds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     defaults = BENCH_PARAMS
@@ -598,7 +631,8 @@ def main() -> None:
     parser.add_argument("--no-covariates", action="store_true")
     parser.add_argument(
         "--seeds",
-        default="0",
+        type=seed_list,
+        default=[0],
         help="full scenario: fit seeds (row sample and CatBoost's randomness), e.g. 0,1,2; the "
         "first one's model is reported, every seed's skill goes to \"seed_spread\"",
     )
