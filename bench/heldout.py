@@ -64,6 +64,11 @@ def fitted(
     return shell.weights, shell.interval_adjust
 
 
+def skill(point: np.ndarray, persistence: np.ndarray, y: np.ndarray) -> float:
+    """1 - MAE / MAE of persistence, to 4 decimals."""
+    return round(float(1 - np.abs(point - y).mean() / np.abs(persistence - y).mean()), 4)
+
+
 def score(test: HeldOut, weights: np.ndarray, adjust: np.ndarray) -> dict[str, object]:
     point = combination.combine(test.stack, weights[test.horizon - 1])
     low, high = combination.interval(point, test.q10, test.q50, test.q90, adjust[test.horizon - 1])
@@ -71,12 +76,9 @@ def score(test: HeldOut, weights: np.ndarray, adjust: np.ndarray) -> dict[str, o
     out: dict[str, object] = {}
     for h in range(1, len(weights) + 1):
         m = test.horizon == h
-        persistence = np.abs(test.stack[m, 1] - y[m]).mean()
         inside = (y[m] >= low[m]) & (y[m] <= high[m])
         out[str(h)] = {
-            "skill_vs_persistence": round(
-                float(1 - np.abs(point[m] - y[m]).mean() / persistence), 4
-            ),
+            "skill_vs_persistence": skill(point[m], test.stack[m, 1], y[m]),
             "coverage_p10_p90": round(float(inside.mean()), 4),
             "weights": [round(float(w), 3) for w in weights[h - 1]],
         }
@@ -102,23 +104,21 @@ def cross_fitted(
     """Every block's forecasts by trees fitted on the other blocks, pooled (as
     ``aircast.training.calibrated_fitter`` does for the candidate)."""
     chunks, block_of, day_of = [], [], []
-    horizons = [f"y_h{h}" for h in range(1, spec.horizons + 1)]
+    columns = [f"y_h{h}" for h in range(1, spec.horizons + 1)]
     splits = cross_fit_blocks(features, targets, blocks, CROSS_FIT_GAP)
     for i, (fit_rows, fit_targets, block) in enumerate(splits, start=1):
         print(f"cross-fit, {blocks} blocks: block {i}, fitting on the others", flush=True)
         model = Forecaster(spec, params).fit(features[fit_rows], fit_targets[fit_rows])
         held = model.held_out(features[block], targets[block])
         # HeldOut's cells are the observed targets in row-major order (Forecaster._observed)
-        rows, _ = np.nonzero(targets[block][horizons].notna().to_numpy())
+        rows, _ = np.nonzero(targets[block][columns].notna().to_numpy())
+        if len(rows) != len(held):
+            raise RuntimeError("held-out cells no longer follow the targets' row-major order")
         issue = pd.DatetimeIndex(features.loc[block, "issue_time"])[rows]
         chunks.append(held)
         block_of.append(np.full(len(held), i - 1))
         day_of.append(np.asarray(issue.floor("D").asi8))
     return CrossFitted(HeldOut.concat(chunks), np.concatenate(block_of), np.concatenate(day_of))
-
-
-def _skill(point: np.ndarray, persistence: np.ndarray, y: np.ndarray) -> float:
-    return round(float(1 - np.abs(point - y).mean() / np.abs(persistence - y).mean()), 4)
 
 
 def by_block(
@@ -140,7 +140,7 @@ def by_block(
         where = {
             name: {
                 "best_model_weight": round(float(combination.fit_weights(stack, y)[0]), 2),
-                "trees_skill": _skill(stack[:, 0], stack[:, 1], y),
+                "trees_skill": skill(stack[:, 0], stack[:, 1], y),
             }
             for name, stack, y in parts
         }
@@ -193,7 +193,7 @@ def other_variants(
     issue = pd.DatetimeIndex(train_f["issue_time"])
     variants: dict[str, dict[str, object]] = {}
     first_cross = None
-    for days in [int(d) for d in args.tails.split(",") if d]:
+    for days in args.tails:
         cut = test_start - pd.Timedelta(days=days)
         fit_rows, fit_targets, _ = split_targets(train_f, train_t, cut, cut)
         print(f"tail {days}: fitting on the training range minus its last {days} days", flush=True)
@@ -202,10 +202,11 @@ def other_variants(
         variants[f"tail {days}"] = score(
             test, *fitted(first.held_out(train_f[held], train_t[held]), spec, params)
         )
-    for blocks in [int(k) for k in args.blocks.split(",") if k]:
+    for blocks in args.blocks:
         cross = cross_fitted(train_f, train_t, spec, blocks, params)
         variants[f"cross-fitted {blocks} blocks"] = score(test, *fitted(cross.held, spec, params))
-        first_cross = first_cross or cross
+        if blocks == args.blocks[0]:
+            first_cross = cross
     if args.no_folds:
         return variants, first_cross
     plan = plan_folds(
@@ -227,7 +228,6 @@ def write(
     args: argparse.Namespace,
     variants: dict[str, dict[str, object]],
     diagnosis: dict[str, object],
-    block_counts: list[int],
     started: float,
 ) -> None:
     """bench/results/heldout.json (or ``--output``)."""
@@ -251,7 +251,7 @@ def write(
     }  # fmt: skip
     if diagnosis:
         document["by_block"] = {
-            "blocks": block_counts[0], "seeds": args.seeds, "measured": today,
+            "blocks": args.blocks[0], "seeds": args.seeds, "measured": today,
             "per_seed": diagnosis,
         }  # fmt: skip
     elif "by_block" in previous:
@@ -261,10 +261,23 @@ def write(
     print(f"wrote {args.output}")
 
 
+def counts(text: str) -> list[int]:
+    """``--tails`` / ``--blocks``: comma-separated positive integers, or "" for none."""
+    try:
+        values = [int(part) for part in text.split(",") if part]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give integers, e.g. 3,5") from None
+    if any(value <= 0 for value in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: give positive integers")
+    return values
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tails", default="14,90,180,365", help="held-out tails, days")
-    parser.add_argument("--blocks", default="3,5", help="cross-fitted block counts")
+    parser.add_argument(
+        "--tails", type=counts, default="14,90,180,365", help="held-out tails, days"
+    )
+    parser.add_argument("--blocks", type=counts, default="3,5", help="cross-fitted block counts")
     parser.add_argument("--no-folds", action="store_true", help="skip the gate-folds variant")
     parser.add_argument(
         "--seeds", type=seed_list, default=[0], help="fit seeds for by_block (first: variants)"
@@ -284,7 +297,6 @@ def main() -> None:
     train_f, train_t = features[rows].reset_index(drop=True), censored[rows].reset_index(drop=True)
     when = pd.DatetimeIndex(features["issue_time"])
     test_rows = np.asarray((when >= test_start) & (when < test_end))
-    block_counts = [int(k) for k in args.blocks.split(",") if k]
     horizons = spec.horizons
     variants: dict[str, dict[str, object]] = {}
     diagnosis: dict[str, object] = {}
@@ -303,9 +315,9 @@ def main() -> None:
                 "oracle (test year)": score(test, *fitted(test, spec, params)),
                 **others,
             }
-        if block_counts:
+        if args.blocks:
             if cross is None:
-                cross = cross_fitted(train_f, train_t, spec, block_counts[0], params)
+                cross = cross_fitted(train_f, train_t, spec, args.blocks[0], params)
             weights, _ = fitted(cross.held, spec, params)
             diagnosis[str(seed)] = by_block(cross, test, weights, seed)
     print(f"\n{'weights from':<40}" + "".join(f"{h:>5} h" for h in SHOWN) + "   coverage")
@@ -315,7 +327,7 @@ def main() -> None:
         print(f"{name:<40}{skills}   {min(cover):.2f}-{max(cover):.2f}")
     for seed, result in diagnosis.items():
         print_by_block(int(seed), result)  # type: ignore[arg-type]
-    write(args, variants, diagnosis, block_counts, started)
+    write(args, variants, diagnosis, started)
 
 
 if __name__ == "__main__":
